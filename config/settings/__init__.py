@@ -1,0 +1,1 @@
+"""Settings per environment: local (default), production, test; all build on base."""

@@ -1,0 +1,33 @@
+// webpack 5: assets/js/main.js (+ its CSS) -> content-hashed files in assets/dist/bundles/,
+// and assets/dist/webpack-stats.json, the manifest django-webpack-loader reads.
+// Django's staticfiles serves assets/dist/bundles/ under STATIC_URL + "bundles/".
+const path = require("node:path");
+const MiniCssExtractPlugin = require("mini-css-extract-plugin");
+const BundleTracker = require("webpack-bundle-tracker");
+
+const distDir = path.resolve(__dirname, "assets/dist");
+
+module.exports = (env, argv) => {
+  const production = argv.mode !== "development";
+  return {
+    mode: production ? "production" : "development",
+    context: __dirname,
+    entry: { main: "./assets/js/main.js" },
+    output: {
+      path: path.join(distDir, "bundles"),
+      filename: "[name].[contenthash:8].js",
+      chunkFilename: "[name].[contenthash:8].js",
+      // "auto": webpack-loader then builds URLs with Django's staticfiles storage.
+      publicPath: "auto",
+      clean: true,
+    },
+    devtool: production ? false : "source-map",
+    module: {
+      rules: [{ test: /\.css$/i, use: [MiniCssExtractPlugin.loader, "css-loader"] }],
+    },
+    plugins: [
+      new MiniCssExtractPlugin({ filename: "[name].[contenthash:8].css" }),
+      new BundleTracker({ path: distDir, filename: "webpack-stats.json", relativePath: true }),
+    ],
+  };
+};
