@@ -1,0 +1,255 @@
+"""Typed settings, read once per task from the environment and an optional ``.env``.
+
+GitLab's predefined variable names are used wherever one exists, so a laptop with a
+``.env`` and a GitLab job configure the same thing the same way. Environment
+variables win over ``.env``. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
+
+from stageline.errors import SettingsError
+
+BUILDERS = ("auto", "classic", "buildkit")
+
+# The grammar of a Docker image reference (distribution/reference), without tag/digest.
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class Secret:
+    """A string that never shows itself in ``repr``, ``str`` or f-strings."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value; call only where it is handed to the engine."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the build library needs to know about this project and this run."""
+
+    root: Path
+    image: str
+    ref_slug: str
+    default_branch: str
+    short_sha: str | None = None
+    commit_tag: str | None = None
+    registry: str | None = None
+    registry_user: str | None = None
+    registry_password: Secret | None = field(default=None, repr=False)
+    dockerfile: Path = Path("Dockerfile")
+    builder: str = "auto"
+    build_network: str | None = None
+    push_retries: int = 4
+    ci: bool = False
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def dockerfile_path(self) -> Path:
+        """Return the Dockerfile's absolute path."""
+        return self.dockerfile if self.dockerfile.is_absolute() else self.root / self.dockerfile
+
+    @property
+    def is_default_branch(self) -> bool:
+        """Return whether this run is on the default branch (it writes the shared cache)."""
+        return self.commit_tag is None and self.ref_slug == ref_slug(self.default_branch)
+
+    def build_args_for(self, names: list[str]) -> dict[str, str]:
+        """Return the values of the named build arguments that are set in the environment."""
+        return {name: self.environ[name] for name in names if self.environ.get(name)}
+
+
+def ref_slug(ref: str) -> str:
+    """Return GitLab's ``CI_COMMIT_REF_SLUG`` for a branch or tag name.
+
+    Lower-cased, every character but ``0-9a-z`` replaced by ``-``, at most 63
+    characters, no leading or trailing ``-``.
+    """
+    slug = re.sub(r"[^a-z0-9]", "-", ref.lower())[:63]
+    return slug.strip("-")
+
+
+def check_image_name(name: str, variable: str) -> str:
+    """Return ``name`` if Docker accepts it as an image name, else raise SettingsError."""
+    if not _IMAGE_RE.match(name) or len(name) > 255:
+        raise SettingsError(
+            f"{variable}={name!r} is not a valid Docker image name: use lower-case "
+            "letters, digits and . _ - separated by /, e.g. registry.example.com/group/app."
+        )
+    return name
+
+
+def check_tag(tag: str, variable: str) -> str:
+    """Return ``tag`` if Docker accepts it as a tag, else raise SettingsError."""
+    if not _TAG_RE.match(tag):
+        raise SettingsError(
+            f"{variable}={tag!r} is not a valid Docker tag: use at most 128 letters, "
+            "digits, _ . and -, not starting with . or -."
+        )
+    return tag
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Return the variables of a ``.env`` file, refusing lines it cannot parse.
+
+    python-dotenv only warns about a malformed line and drops it; a dropped
+    ``CI_REGISTRY_PASSWORD`` would fail much later and obscurely, so refuse early.
+    The offending line's text is not echoed: it may hold a secret.
+    """
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise SettingsError(
+                    f"{path.name} line {binding.original.line}: cannot parse it; "
+                    "write NAME=value (quote values with spaces or #), or delete the line."
+                )
+    values = dotenv_values(path, interpolate=False)
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = result.stdout.strip()
+    return out if result.returncode == 0 and out else None
+
+
+def _project_config(root: Path) -> dict[str, object]:
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"pyproject.toml cannot be parsed ({exc}); fix the file.") from None
+    table = data.get("tool", {}).get("stageline", {})
+    return table if isinstance(table, dict) else {}
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} is not a whole number >= 0; set it to e.g. {default}.")
+    return value
+
+
+def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
+    """Return the settings for the project at ``root``.
+
+    Sources, strongest first: ``environ`` (default: the process environment), the
+    project's ``.env``, ``[tool.stageline]`` in pyproject.toml, then git.
+    """
+    root = Path(root).resolve()
+    env: dict[str, str] = read_dotenv(root / ".env")
+    env.update(os.environ if environ is None else environ)
+    project = _project_config(root)
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value else None
+
+    default_image = str(project.get("image") or ref_slug(root.name) or "app")
+    image = check_image_name(get("CI_REGISTRY_IMAGE") or default_image, "CI_REGISTRY_IMAGE")
+
+    default_branch = get("CI_DEFAULT_BRANCH") or str(project.get("default-branch") or "main")
+
+    slug = get("CI_COMMIT_REF_SLUG")
+    if slug is None:
+        ref = get("CI_COMMIT_REF_NAME") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        slug = ref_slug(ref) if ref and ref != "HEAD" else ref_slug(default_branch)
+    slug = ref_slug(slug)
+    if not slug:
+        raise SettingsError(
+            "CI_COMMIT_REF_SLUG is empty after making it tag-safe; set it to the branch name."
+        )
+
+    short_sha = get("CI_COMMIT_SHORT_SHA") or _git(root, "rev-parse", "--short=8", "HEAD")
+    if short_sha is not None:
+        check_tag(short_sha, "CI_COMMIT_SHORT_SHA")
+
+    commit_tag = get("CI_COMMIT_TAG")
+
+    builder = (get("STAGELINE_BUILDER") or "auto").lower()
+    if builder not in BUILDERS:
+        raise SettingsError(
+            f"STAGELINE_BUILDER={builder!r} is not a builder: use one of {', '.join(BUILDERS)}."
+        )
+
+    password = get("CI_REGISTRY_PASSWORD")
+    user = get("CI_REGISTRY_USER")
+    registry = get("CI_REGISTRY")
+    if (user is None) != (password is None):
+        missing = "CI_REGISTRY_PASSWORD" if password is None else "CI_REGISTRY_USER"
+        raise SettingsError(
+            f"{missing} is not set but its partner is: set both CI_REGISTRY_USER and "
+            "CI_REGISTRY_PASSWORD, or neither."
+        )
+    if user is not None and registry is None:
+        registry = image.split("/", 1)[0] if "/" in image else None
+        if registry is None or not ("." in registry or ":" in registry or registry == "localhost"):
+            raise SettingsError(
+                "CI_REGISTRY_USER is set but CI_REGISTRY is not: set CI_REGISTRY to the "
+                "registry host, e.g. registry.gitlab.com."
+            )
+
+    return Settings(
+        root=root,
+        image=image,
+        ref_slug=slug,
+        default_branch=default_branch,
+        short_sha=short_sha,
+        commit_tag=commit_tag,
+        registry=registry,
+        registry_user=user,
+        registry_password=Secret(password) if password is not None else None,
+        dockerfile=Path(get("STAGELINE_DOCKERFILE") or "Dockerfile"),
+        builder=builder,
+        build_network=get("STAGELINE_BUILD_NETWORK"),
+        push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
+        ci=bool(get("CI")) and env.get("CI", "").lower() not in ("0", "false", "no"),
+        environ=env,
+    )

@@ -1,0 +1,149 @@
+"""Settings come from GitLab's variable names, a .env file, pyproject.toml and git."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stageline.errors import SettingsError
+from stageline.settings import Secret, load_settings, ref_slug
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.stageline]\nimage = "acme-shop"\ndefault-branch = "trunk"\n'
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("ref", "slug"),
+    [
+        ("main", "main"),
+        ("Feature/Add_Login", "feature-add-login"),
+        ("-weird--name-", "weird--name"),
+        ("x" * 80, "x" * 63),
+        ("release/1.2", "release-1-2"),
+    ],
+)
+def test_ref_slug_matches_gitlab(ref: str, slug: str) -> None:
+    assert ref_slug(ref) == slug
+
+
+def test_without_ci_variables_the_image_is_the_project_slug_and_ref_comes_from_git(
+    project: Path,
+) -> None:
+    subprocess.run(["git", "init", "-q", "-b", "Feature/X", str(project)], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(project),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            "init",
+        ],
+        check=True,
+    )
+    settings = load_settings(project, environ={})
+    assert settings.image == "acme-shop"
+    assert settings.registry is None
+    assert settings.ref_slug == "feature-x"
+    assert settings.default_branch == "trunk"
+    assert not settings.is_default_branch
+    assert settings.short_sha is not None
+    assert len(settings.short_sha) == 8
+
+
+def test_gitlab_variables_win_over_dotenv_and_dotenv_over_defaults(project: Path) -> None:
+    (project / ".env").write_text(
+        "CI_REGISTRY_IMAGE=registry.example.com/team/shop\nCI_DEFAULT_BRANCH=main\n"
+    )
+    settings = load_settings(
+        project,
+        environ={
+            "CI_COMMIT_REF_SLUG": "main",
+            "CI_DEFAULT_BRANCH": "main",
+            "CI_COMMIT_SHORT_SHA": "abcdef12",
+        },
+    )
+    assert settings.image == "registry.example.com/team/shop"
+    assert settings.is_default_branch
+    settings = load_settings(
+        project,
+        environ={"CI_REGISTRY_IMAGE": "registry.example.com/team/other", "CI_COMMIT_REF_SLUG": "x"},
+    )
+    assert settings.image == "registry.example.com/team/other"
+
+
+def test_a_tag_pipeline_is_never_the_default_branch(project: Path) -> None:
+    settings = load_settings(
+        project,
+        environ={
+            "CI_COMMIT_REF_SLUG": "trunk",
+            "CI_COMMIT_TAG": "v1.0",
+            "CI_COMMIT_SHORT_SHA": "1",
+        },
+    )
+    assert not settings.is_default_branch
+
+
+def test_the_password_never_shows_in_repr_or_str(project: Path) -> None:
+    settings = load_settings(
+        project,
+        environ={
+            "CI_REGISTRY": "registry.example.com",
+            "CI_REGISTRY_USER": "bot",
+            "CI_REGISTRY_PASSWORD": "hunter2-secret",
+            "CI_COMMIT_REF_SLUG": "x",
+        },
+    )
+    assert settings.registry_password == Secret("hunter2-secret")
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.registry_password)
+    assert "hunter2" not in f"{settings.registry_password}"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"CI_REGISTRY_IMAGE": "Registry.Example.com/Team/App"}, "not a valid Docker image"),
+        ({"CI_REGISTRY_IMAGE": "shop:v1"}, "not a valid Docker image"),
+        ({"CI_COMMIT_SHORT_SHA": "bad sha"}, "not a valid Docker tag"),
+        ({"STAGELINE_BUILDER": "kaniko"}, "not a builder"),
+        ({"CI_REGISTRY_USER": "bot"}, "CI_REGISTRY_PASSWORD is not set"),
+        ({"STAGELINE_PUSH_RETRIES": "many"}, "STAGELINE_PUSH_RETRIES"),
+        ({"CI_COMMIT_REF_SLUG": "///"}, "CI_COMMIT_REF_SLUG"),
+    ],
+)
+def test_bad_settings_name_the_variable(
+    project: Path, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(project, environ={"CI_COMMIT_REF_SLUG": "main", **environ})
+
+
+def test_a_malformed_dotenv_line_is_refused_without_echoing_it(project: Path) -> None:
+    (project / ".env").write_text("GOOD=1\nCI_REGISTRY_PASSWORD 's3cr3t\n")
+    with pytest.raises(SettingsError) as excinfo:
+        load_settings(project, environ={})
+    message = str(excinfo.value)
+    assert ".env line 2" in message
+    assert "s3cr3t" not in message
+
+
+def test_build_args_pass_through_only_named_and_set_variables(project: Path) -> None:
+    settings = load_settings(
+        project,
+        environ={"CI_COMMIT_REF_SLUG": "x", "PYTHON_IMAGE": "mirror/python:3.13", "NODE_IMAGE": ""},
+    )
+    assert settings.build_args_for(["PYTHON_IMAGE", "NODE_IMAGE", "OTHER"]) == {
+        "PYTHON_IMAGE": "mirror/python:3.13"
+    }
