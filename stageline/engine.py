@@ -1,0 +1,72 @@
+"""A connection to the Docker engine that behaves the same on a laptop and in CI.
+
+``REQUESTS_CA_BUNDLE`` is set on many CI machines; requests lets it override the CA
+docker-py configured for a TLS daemon such as GitLab's ``tcp://docker:2376`` dind
+service (docker-py issues 2433 and 2598). The client here ignores requests'
+environment (``trust_env = False``) and asks the daemon for its API version itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import requests
+from docker import APIClient
+from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERSION
+from docker.errors import APIError, DockerException
+from docker.utils import kwargs_from_env
+
+from stageline.errors import DaemonError
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+# Builds and pushes can be silent for minutes (a long RUN step); allow that.
+STREAM_TIMEOUT_SECONDS = 1800
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def daemon_address(environ: Mapping[str, str]) -> str:
+    """Return where the daemon is expected, as the user would write it."""
+    return environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+def no_daemon_message(environ: Mapping[str, str]) -> str:
+    """Return the one-line message for an unreachable daemon."""
+    address = daemon_address(environ)
+    hint = (
+        "check DOCKER_HOST and that the daemon there is running"
+        if environ.get("DOCKER_HOST")
+        else "start Docker (e.g. `sudo systemctl start docker`) "
+        "or set DOCKER_HOST to a running daemon"
+    )
+    return f"cannot reach the Docker daemon at {address}: {hint}."
+
+
+def connect(environ: Mapping[str, str]) -> APIClient:
+    """Return a low-level client for the daemon named by ``DOCKER_HOST`` (TLS from env)."""
+    try:
+        kwargs = kwargs_from_env(environment=dict(environ))
+    except DockerException as exc:
+        raise DaemonError(f"the Docker settings in the environment are unusable: {exc}.") from None
+    try:
+        probe = APIClient(version=MINIMUM_DOCKER_API_VERSION, timeout=30, **kwargs)
+        probe.trust_env = False
+        server = probe.version(api_version=False)
+        probe.close()
+    except (DockerException, requests.exceptions.RequestException, OSError):
+        raise DaemonError(no_daemon_message(environ)) from None
+    server_api = str(server.get("ApiVersion", DEFAULT_DOCKER_API_VERSION))
+    version = min(server_api, DEFAULT_DOCKER_API_VERSION, key=_version_tuple)
+    client = APIClient(version=version, timeout=STREAM_TIMEOUT_SECONDS, **kwargs)
+    client.trust_env = False
+    return client
+
+
+def api_error_text(exc: APIError) -> str:
+    """Return the daemon's own explanation of a failed API call."""
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return str(explanation or exc).strip()

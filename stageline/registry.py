@@ -1,0 +1,241 @@
+"""Login, pull and push with progress; every stream chunk is checked for errors.
+
+docker-py's ``pull`` and ``push`` streams report failures (bad credentials, a
+missing tag, a registry that went away) as chunks and raise nothing, so each chunk
+is inspected. Pulls are best effort (a missing cache is normal on a first build);
+pushes are retried with backoff and then fail loudly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from docker import APIClient
+from docker.errors import APIError, DockerException, NotFound
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+
+from stageline.builders.classic import split_image_ref
+from stageline.engine import api_error_text
+from stageline.errors import DaemonError, RegistryAuthError, RegistryError
+from stageline.report import Output
+from stageline.settings import Settings
+
+MISSING_MARKERS = ("manifest unknown", "not found", "does not exist", "no such image")
+DENIED_MARKERS = ("unauthorized", "authentication required", "denied", "forbidden")
+DONE_STATUSES = {
+    "Pushed": "pushed",
+    "Layer already exists": "already present",
+    "Pull complete": "pulled",
+    "Already exists": "already present",
+}
+
+
+def registry_of(ref: str) -> str:
+    """Return the registry host of an image reference (Docker Hub when none is named)."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def classify(message: str) -> str:
+    """Return ``missing``, ``denied`` or ``unreachable`` for a registry error message."""
+    lowered = message.lower()
+    if any(marker in lowered for marker in DENIED_MARKERS):
+        return "denied"
+    if any(marker in lowered for marker in MISSING_MARKERS):
+        return "missing"
+    return "unreachable"
+
+
+@dataclass
+class PullOutcome:
+    """What happened to one cache source."""
+
+    ref: str
+    status: str  # pulled | missing | unreachable | denied
+    detail: str = ""
+
+
+@dataclass
+class PushOutcome:
+    """What one pushed tag wrote."""
+
+    ref: str
+    digest: str = ""
+    layers_pushed: int = 0
+    layers_present: int = 0
+    attempts: int = 1
+
+
+@dataclass
+class LayerStream:
+    """Shows a push or pull stream: progress bars on a terminal, plain lines in a log."""
+
+    output: Output
+    progress: Progress | None = None
+    tasks: dict[str, TaskID] = field(default_factory=dict)
+    states: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
+
+    def read(self, chunk: dict[str, Any]) -> None:
+        """Take one decoded chunk; raise RegistryError on an error chunk."""
+        if "error" in chunk or "errorDetail" in chunk:
+            detail = chunk.get("errorDetail") or {}
+            raise RegistryError(str(chunk.get("error") or detail.get("message") or "unknown"))
+        aux = chunk.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            self.digest = str(aux["Digest"])
+        status = str(chunk.get("status", ""))
+        layer = chunk.get("id")
+        if not layer or not status:
+            return
+        layer = str(layer)
+        if status in DONE_STATUSES:
+            self.states[layer] = DONE_STATUSES[status]
+            if self.progress is None:
+                self.output.line(f"  {layer}: {DONE_STATUSES[status]}")
+        elif status.startswith("Mounted from"):
+            self.states[layer] = "already present"
+        if self.progress is not None:
+            self._advance(layer, status, chunk.get("progressDetail") or {})
+
+    def _advance(self, layer: str, status: str, detail: dict[str, Any]) -> None:
+        assert self.progress is not None
+        task = self.tasks.get(layer)
+        if task is None:
+            task = self.progress.add_task(layer, total=None, status=status)
+            self.tasks[layer] = task
+        current, total = detail.get("current"), detail.get("total")
+        # Chunks sometimes lack ``total`` or overshoot it; never let the bar go backwards.
+        if isinstance(total, int) and total > 0:
+            shown = min(int(current or 0), total)
+            self.progress.update(task, total=total, completed=shown, status=status)
+        else:
+            self.progress.update(task, status=status)
+        if layer in self.states:
+            finished = self.progress.tasks[task].total or 1
+            self.progress.update(task, total=finished, completed=finished)
+
+    def count(self, state: str) -> int:
+        """Return how many layers ended in ``state``."""
+        return sum(1 for value in self.states.values() if value == state)
+
+
+@contextmanager
+def layer_stream(output: Output) -> Iterator[LayerStream]:
+    """Yield a LayerStream with live bars when the output is a terminal."""
+    if not output.interactive:
+        yield LayerStream(output)
+        return
+    progress = Progress(
+        TextColumn("  {task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=output.console,
+        transient=True,
+    )
+    with progress:
+        yield LayerStream(output, progress)
+
+
+def login(client: APIClient, settings: Settings, output: Output) -> None:
+    """Log in to ``CI_REGISTRY`` when credentials are set; never show the password."""
+    if settings.registry_user is None or settings.registry_password is None:
+        return
+    registry = settings.registry or registry_of(settings.image)
+    output.header(f"log in to {registry} as {settings.registry_user}")
+    try:
+        client.login(
+            username=settings.registry_user,
+            password=settings.registry_password.reveal(),
+            registry=registry,
+            reauth=True,
+        )
+    except APIError as exc:
+        if classify(api_error_text(exc)) == "denied" or exc.status_code in (401, 403):
+            raise RegistryAuthError(
+                f"registry {registry} rejected the credentials of user "
+                f"{settings.registry_user!r}: check CI_REGISTRY_USER and CI_REGISTRY_PASSWORD."
+            ) from None
+        raise RegistryError(
+            f"cannot log in to registry {registry}: it did not answer; "
+            "check CI_REGISTRY and that the registry is up."
+        ) from None
+    except (requests.exceptions.RequestException, DockerException) as exc:
+        raise DaemonError(f"the Docker daemon failed during login to {registry}: {exc}") from None
+
+
+def pull(client: APIClient, ref: str, output: Output) -> PullOutcome:
+    """Pull one cache source; a missing or unreachable one is an outcome, not an error."""
+    repository, tag = split_image_ref(ref)
+    try:
+        with layer_stream(output) as layers:
+            for chunk in client.pull(repository, tag=tag, stream=True, decode=True):
+                layers.read(chunk)
+    except RegistryError as exc:
+        return PullOutcome(ref, classify(str(exc)), str(exc))
+    except NotFound as exc:
+        return PullOutcome(ref, "missing", api_error_text(exc))
+    except APIError as exc:
+        return PullOutcome(ref, classify(api_error_text(exc)), api_error_text(exc))
+    except (requests.exceptions.RequestException, DockerException) as exc:
+        raise DaemonError(f"the Docker daemon failed while pulling {ref}: {exc}") from None
+    return PullOutcome(ref, "pulled")
+
+
+def push(
+    client: APIClient,
+    ref: str,
+    output: Output,
+    retries: int = 4,
+    delay: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushOutcome:
+    """Push one tag, retrying with exponential backoff; raise RegistryError at the end."""
+    repository, tag = split_image_ref(ref)
+    registry = registry_of(ref)
+    last = ""
+    for attempt in range(1, retries + 2):
+        try:
+            with layer_stream(output) as layers:
+                for chunk in client.push(repository, tag=tag, stream=True, decode=True):
+                    layers.read(chunk)
+            return PushOutcome(
+                ref,
+                digest=layers.digest,
+                layers_pushed=layers.count("pushed"),
+                layers_present=layers.count("already present"),
+                attempts=attempt,
+            )
+        except RegistryError as exc:
+            last = str(exc)
+        except APIError as exc:
+            last = api_error_text(exc)
+        except (requests.exceptions.RequestException, DockerException) as exc:
+            raise DaemonError(f"the Docker daemon failed while pushing {ref}: {exc}") from None
+        if classify(last) == "denied":
+            raise RegistryAuthError(
+                f"registry {registry} refused the push of {ref}: {last.splitlines()[0]}; "
+                "check CI_REGISTRY_USER/CI_REGISTRY_PASSWORD and that the user may push."
+            )
+        if attempt <= retries:
+            wait = delay * 2 ** (attempt - 1)
+            output.warn(f"push of {ref} failed ({last.splitlines()[0]}); retrying in {wait:.0f} s")
+            sleep(wait)
+    raise RegistryError(
+        f"pushing {ref} to registry {registry} failed after {retries + 1} attempts: "
+        f"{last.splitlines()[0] if last else 'no answer'}; "
+        "check the registry and rerun push-stages."
+    )
+
+
+def unique(refs: Iterable[str]) -> list[str]:
+    """Return ``refs`` without repeats, order kept."""
+    return list(dict.fromkeys(refs))

@@ -1,0 +1,160 @@
+"""What the user sees: header lines, live output, the summary table and report files.
+
+On a terminal, rich draws tables and progress bars; in CI (not a TTY) the same
+calls print plain lines that read well in a job log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+
+from stageline.errors import StagelineError
+
+
+@dataclass
+class StageResult:
+    """The outcome of building one stage; the JSON report's ``stages`` items."""
+
+    name: str
+    tags: list[str]
+    cache_from: list[str]
+    steps: int
+    cached_steps: int
+    seconds: float
+    image_id: str
+    size_bytes: int
+
+    @property
+    def fully_cached(self) -> bool:
+        """Return whether every cacheable step of the stage came from cache."""
+        return self.cached_steps == self.steps
+
+
+@dataclass
+class BuildReport:
+    """The JSON report of one ``build-stages`` run."""
+
+    image: str
+    ref: str
+    builder: str
+    total_seconds: float = 0.0
+    stages: list[StageResult] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the report as the JSON-ready mapping documented in the README."""
+        return {
+            "image": self.image,
+            "ref": self.ref,
+            "builder": self.builder,
+            "total_seconds": round(self.total_seconds, 2),
+            "stages": [
+                {**asdict(stage), "seconds": round(stage.seconds, 2)} for stage in self.stages
+            ],
+        }
+
+
+def human_size(size: float) -> str:
+    """Return ``size`` bytes as a short human-readable string (MB are 10^6 bytes)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"  # pragma: no cover - loop always returns
+
+
+class Output:
+    """Prints headers, raw build output, warnings and tables."""
+
+    def __init__(self, stream: IO[str] | None = None, force_plain: bool = False) -> None:
+        self.console = Console(
+            file=stream or sys.stdout,
+            highlight=False,
+            soft_wrap=True,
+            force_terminal=False if force_plain else None,
+        )
+        self.errors = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+    @property
+    def interactive(self) -> bool:
+        """Return whether output goes to a terminal (progress bars) or a log (plain lines)."""
+        return self.console.is_terminal
+
+    def header(self, text: str) -> None:
+        """Print one header line announcing an action."""
+        self.console.print(f"==> {text}", style="bold", markup=False)
+
+    def line(self, text: str) -> None:
+        """Print one line of tool output exactly as given."""
+        self.console.print(text, markup=False)
+
+    def warn(self, text: str) -> None:
+        """Print a warning line (to stderr)."""
+        self.errors.print(f"warning: {text}", style="yellow", markup=False)
+
+    def table(self, title: str, columns: list[str], rows: Iterable[list[str]]) -> None:
+        """Print a table (boxed on a terminal, aligned plain text in a log)."""
+        table = Table(title=title, title_justify="left", box=None)
+        for index, column in enumerate(columns):
+            table.add_column(column, justify="left" if index == 0 else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        self.console.print(table)
+
+
+def print_summary(output: Output, report: BuildReport) -> None:
+    """Print the per-stage summary table: steps cached/total, seconds, size."""
+    rows = []
+    for stage in report.stages:
+        mark = "fully cached" if stage.fully_cached and stage.steps else ""
+        rows.append(
+            [
+                stage.name,
+                f"{stage.cached_steps}/{stage.steps}",
+                f"{stage.seconds:.1f}",
+                human_size(stage.size_bytes),
+                mark,
+            ]
+        )
+    output.table(
+        f"{report.image} on {report.ref} ({report.builder} builder, {report.total_seconds:.1f} s)",
+        ["stage", "cached/steps", "seconds", "size", ""],
+        rows,
+    )
+
+
+def write_json_report(path: Path, report: BuildReport) -> None:
+    """Write the JSON report to ``path`` (parent folders are created)."""
+    _write(path, json.dumps(report.as_dict(), indent=2) + "\n")
+
+
+def metrics_text(report: BuildReport) -> str:
+    """Return the report as a GitLab metrics report (``name value`` per line)."""
+    lines = [f"stageline_build_seconds {report.total_seconds:.2f}"]
+    for stage in report.stages:
+        key = re.sub(r"[^a-zA-Z0-9_]", "_", stage.name)
+        ratio = stage.cached_steps / stage.steps if stage.steps else 1.0
+        lines.append(f"stageline_cache_hit_ratio_{key} {ratio:.2f}")
+        lines.append(f"stageline_seconds_{key} {stage.seconds:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: Path, report: BuildReport) -> None:
+    """Write the GitLab metrics report to ``path``."""
+    _write(path, metrics_text(report))
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise StagelineError(f"cannot write {path}: {exc.strerror}; choose another path.") from None

@@ -1,0 +1,165 @@
+"""The four actions behind the tasks: plan, pull, build and push every stage.
+
+Each function takes settings and a plan and does one thing; ``tasks.py`` only parses
+arguments and turns a :class:`~stageline.errors.StagelineError` into exit code 1.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from docker import APIClient
+from docker.errors import APIError, ImageNotFound
+
+from stageline import registry
+from stageline.builders import Builder
+from stageline.builders.classic import ClassicBuilder
+from stageline.context import make_context
+from stageline.dockerfile import DockerfileInfo, read_dockerfile
+from stageline.engine import api_error_text, connect
+from stageline.errors import BuilderUnavailableError, PlanError
+from stageline.plan import Plan, make_plan
+from stageline.registry import PullOutcome, PushOutcome
+from stageline.report import BuildReport, Output, print_summary
+from stageline.settings import BUILDERS, Settings
+
+
+@dataclass(frozen=True)
+class BuilderChoice:
+    """Which builder a run uses, and why."""
+
+    name: str
+    reason: str
+
+
+def choose_builder(settings: Settings, requested: str | None = None) -> BuilderChoice:
+    """Return the builder to use: ``--builder``, else ``STAGELINE_BUILDER``, else auto."""
+    wanted = (requested or settings.builder).lower()
+    if wanted not in BUILDERS:
+        raise PlanError(f"unknown builder {wanted!r}; use one of {', '.join(BUILDERS)}.")
+    if wanted == "buildkit":
+        raise BuilderUnavailableError(
+            "the buildkit builder is not available in this version; use --builder classic."
+        )
+    if wanted == "classic":
+        return BuilderChoice("classic", "asked for")
+    return BuilderChoice("classic", "auto: the docker SDK's builder")
+
+
+def load_plan(
+    settings: Settings, target: str | None = None, no_cache: bool = False
+) -> tuple[DockerfileInfo, Plan]:
+    """Return the Dockerfile's stages and the plan for ``target``."""
+    dockerfile = read_dockerfile(settings.dockerfile_path)
+    return dockerfile, make_plan(settings, dockerfile, target=target, no_cache=no_cache)
+
+
+def show_plan(plan: Plan, settings: Settings, choice: BuilderChoice, output: Output) -> None:
+    """Print the stages, their tags, their cache sources and what a push writes."""
+    branch = "default branch" if plan.default_branch else f"not {settings.default_branch}"
+    output.header(
+        f"plan for {plan.image} on {plan.ref} ({branch}); builder: {choice.name} ({choice.reason})"
+    )
+    for stage in plan.stages:
+        output.line(f"stage {stage.name}")
+        output.line(f"  tags:        {', '.join(stage.tags)}")
+        sources = ", ".join(stage.cache_from) if stage.cache_from else "none (--no-cache)"
+        output.line(f"  cache from:  {sources}")
+    if plan.build_args:
+        output.line("build args:  " + ", ".join(f"{k}={v}" for k, v in plan.build_args))
+    output.line(f"pull reads:  {', '.join(plan.pulls) if plan.pulls else 'nothing'}")
+    output.line(f"push writes: {', '.join(plan.pushes)}")
+    if settings.registry_user:
+        output.line(f"registry:    {settings.registry} as {settings.registry_user}")
+
+
+def open_client(settings: Settings, output: Output) -> APIClient:
+    """Connect to the daemon and log in to the registry when credentials are set."""
+    client = connect(settings.environ)
+    registry.login(client, settings, output)
+    return client
+
+
+def pull_stages(settings: Settings, plan: Plan, output: Output) -> list[PullOutcome]:
+    """Pull every cache source of the plan; missing or unreachable ones are warnings."""
+    client = open_client(settings, output)
+    outcomes: list[PullOutcome] = []
+    if not plan.pulls:
+        output.header("nothing to pull (--no-cache)")
+    for ref in plan.pulls:
+        output.header(f"pull {ref}")
+        outcome = registry.pull(client, ref, output)
+        outcomes.append(outcome)
+        if outcome.status == "pulled":
+            output.line(f"  {ref}: pulled")
+        elif outcome.status == "missing":
+            output.line(f"  {ref}: not in the registry yet, skipped (normal on a first build)")
+        else:
+            first = outcome.detail.splitlines()[0] if outcome.detail else ""
+            output.warn(
+                f"cannot pull {ref} from {registry.registry_of(ref)} ({outcome.status}: {first}); "
+                "building without this cache source."
+            )
+    pulled = sum(1 for outcome in outcomes if outcome.status == "pulled")
+    output.header(f"pulled {pulled} of {len(outcomes)} cache sources")
+    return outcomes
+
+
+def make_builder(choice: BuilderChoice, settings: Settings, client: APIClient) -> Builder:
+    """Return the builder object for ``choice``."""
+    return ClassicBuilder(client, settings.environ, network=settings.build_network)
+
+
+def build_stages(
+    settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
+) -> BuildReport:
+    """Build every stage of the plan in order, tag each, and print the summary table."""
+    client = open_client(settings, output)
+    builder = make_builder(choice, settings, client)
+    report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
+    started = time.monotonic()
+    context = make_context(settings.root, settings.dockerfile_path)
+    output.header(
+        f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
+        f"sha256 {context.sha256[:12]}"
+    )
+    try:
+        for stage in plan.stages:
+            sources = ", ".join(stage.cache_from) or "none"
+            output.header(f"build {stage.name} -> {stage.tags[0]} (cache from: {sources})")
+            report.stages.append(builder.build_stage(plan, stage, context, output))
+    finally:
+        context.close()
+        report.total_seconds = time.monotonic() - started
+    print_summary(output, report)
+    return report
+
+
+def push_stages(settings: Settings, plan: Plan, output: Output) -> list[PushOutcome]:
+    """Push exactly the tags this ref may write; retried, then fail naming the registry."""
+    client = open_client(settings, output)
+    for ref in plan.pushes:
+        try:
+            client.inspect_image(ref)
+        except ImageNotFound:
+            raise PlanError(
+                f"{ref} is not built here; run `invoke build-stages` before push-stages."
+            ) from None
+        except APIError as exc:
+            raise PlanError(f"cannot inspect {ref}: {api_error_text(exc)}") from None
+    outcomes: list[PushOutcome] = []
+    for ref in plan.pushes:
+        output.header(f"push {ref}")
+        outcome = registry.push(client, ref, output, retries=settings.push_retries)
+        outcomes.append(outcome)
+        output.line(
+            f"  {ref}: {outcome.layers_pushed} layers pushed, "
+            f"{outcome.layers_present} already present, {outcome.digest or 'no digest'}"
+        )
+    pushed = sum(outcome.layers_pushed for outcome in outcomes)
+    present = sum(outcome.layers_present for outcome in outcomes)
+    output.header(
+        f"pushed {len(outcomes)} tags: {pushed} layers uploaded, {present} already present"
+    )
+    return outcomes
