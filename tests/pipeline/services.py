@@ -1,0 +1,247 @@
+"""Real services for the pipeline tests: an empty-cache runner daemon and registries.
+
+``EmptyRunner`` is a second Docker daemon with its own data root, standing for a CI
+runner whose cache is empty. ``LoopbackRegistry`` is a CNCF registry on a loopback
+port, optionally with htpasswd auth, that a test may stop and start again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, DockerException
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
+
+
+def wait_for(check: object, seconds: float, what: str) -> None:
+    """Call ``check`` until it returns true, or raise naming ``what``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception:  # noqa: BLE001 - anything means "not yet"
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{what} did not come up within {seconds:.0f} s")
+
+
+class EmptyRunner:
+    """A second dockerd on its own socket, bridge and data root; purge empties it."""
+
+    def __init__(self, root: Path, bridge: str = "docker1", cidr: str = "172.29.0.1/24") -> None:
+        self.root = root
+        self.bridge = bridge
+        self.cidr = cidr
+        self.socket = root / "docker.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def docker_host(self) -> str:
+        """Return the DOCKER_HOST value that reaches this daemon."""
+        return f"unix://{self.socket}"
+
+    def client(self) -> docker.DockerClient:
+        """Return a client of this daemon."""
+        client = docker.DockerClient(base_url=self.docker_host, version="1.41", timeout=300)
+        client.api.trust_env = False
+        return client
+
+    def _ensure_bridge(self) -> None:
+        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
+            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
+            subprocess.run(["ip", "addr", "add", self.cidr, "dev", self.bridge], check=True)
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+
+    def start(self) -> None:
+        """Start the daemon and wait until it answers."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._ensure_bridge()
+        log = (self.root / "dockerd.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                "dockerd",
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "docker.pid"),
+                "-H",
+                self.docker_host,
+                f"--bridge={self.bridge}",
+                "--iptables=false",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(lambda: self.client().ping(), 60, f"the runner daemon at {self.docker_host}")
+
+    def stop(self) -> None:
+        """Stop the daemon (its data is left for the next start)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def purge(self) -> None:
+        """Remove every container and image: a runner with an empty cache."""
+        client = self.client()
+        for container in client.containers.list(all=True):
+            container.remove(force=True)
+        # Children before parents: repeat until nothing is left (or nothing moves).
+        for _ in range(20):
+            images = client.images.list(all=True)
+            if not images:
+                return
+            for image in images:
+                try:
+                    client.images.remove(image.id, force=True)
+                except APIError as exc:
+                    if exc.status_code not in (404, 409):
+                        raise
+        remaining = client.images.list(all=True)
+        assert remaining == [], f"purge left images behind: {remaining}"
+
+    def image_ids(self) -> set[str]:
+        """Return the IDs of every image on this daemon."""
+        return {image.id for image in self.client().images.list(all=True)}
+
+
+class LoopbackRegistry:
+    """A CNCF registry on 127.0.0.1:PORT with its own storage; auth is optional."""
+
+    def __init__(self, root: Path, port: int, user: str | None = None, password: str | None = None):
+        self.root = root
+        self.port = port
+        self.user = user
+        self.password = password
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        """Return host:port as used in image names."""
+        return f"localhost:{self.port}"
+
+    def _config(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        lines = [
+            "version: 0.1",
+            "log: {level: warn}",
+            "storage:",
+            f"  filesystem: {{rootdirectory: {self.root / 'data'}}}",
+            "  delete: {enabled: true}",
+            f"http: {{addr: '127.0.0.1:{self.port}'}}",
+        ]
+        if self.user and self.password:
+            htpasswd = self.root / "htpasswd"
+            result = subprocess.run(
+                ["htpasswd", "-Bbn", self.user, self.password],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            htpasswd.write_text(result.stdout)
+            lines += ["auth:", "  htpasswd:", "    realm: stageline", f"    path: {htpasswd}"]
+        config = self.root / "config.yml"
+        config.write_text("\n".join(lines) + "\n")
+        return config
+
+    def answers(self) -> bool:
+        """Return whether the registry's API answers (401 counts: it is up)."""
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v2/", timeout=2)
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401
+        except OSError:
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start the registry and wait until it answers."""
+        binary = shutil.which("docker-registry") or shutil.which("registry")
+        if binary is None:
+            raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+        log = (self.root.parent / f"registry-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [binary, "serve", str(self._config())],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for(self.answers, 30, f"the registry on port {self.port}")
+
+    def stop(self) -> None:
+        """Stop the registry (its storage is kept)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+        self.process = None
+
+
+def manifest_digest(registry: str, repository: str, tag: str) -> str | None:
+    """Return the digest the registry holds for ``repository:tag``, or None."""
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": MANIFEST_TYPES},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise
+
+
+def registry_tags(registry: str, repository: str) -> set[str]:
+    """Return every tag of ``repository`` in the registry."""
+    try:
+        with urllib.request.urlopen(
+            f"http://{registry}/v2/{repository}/tags/list", timeout=10
+        ) as response:
+            return set(json.load(response).get("tags") or [])
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return set()
+        raise
+
+
+def engine_available(docker_host: str | None = None) -> str | None:
+    """Return None if a daemon answers, else the reason it does not."""
+    try:
+        kwargs = {"base_url": docker_host} if docker_host else {}
+        client = docker.APIClient(version="1.41", timeout=10, **kwargs)
+        client.trust_env = False
+        client.ping()
+    except (DockerException, OSError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def is_root() -> bool:
+    """Return whether this process may start daemons and bridges."""
+    return os.geteuid() == 0

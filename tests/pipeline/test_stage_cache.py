@@ -1,0 +1,183 @@
+"""Every unchanged stage comes from the registry's cache on an empty runner (issue 4).
+
+One cold build is pushed to a fresh repository in the loopback registry; each
+later scenario purges the runner daemon (a CI runner with an empty cache), pulls
+and builds again, and checks what the JSON report says was cached.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stageline.dockerfile import logical_lines
+from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
+from tests.pipeline.services import EmptyRunner, manifest_digest, registry_tags
+
+pytestmark = pytest.mark.docker
+
+STAGES = ["build-python", "build-node", "production"]
+DEFAULT_SHA = "1111aaaa"
+
+
+@dataclass
+class Cold:
+    """The project, the image name and the report of the cold build that was pushed."""
+
+    project: Path
+    image: str
+    report: dict[str, Any]
+    pull: TaskRun
+    push: TaskRun
+    env: Callable[..., dict[str, str]]
+
+
+def by_stage(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the report's stages keyed by name."""
+    return {stage["name"]: stage for stage in report["stages"]}
+
+
+def steps_before(project: Path, stage: str, marker: str) -> int:
+    """Return the number of cacheable steps of ``stage`` before the first with ``marker``."""
+    count, inside = 0, False
+    for _, instruction in logical_lines((project / "Dockerfile").read_text()):
+        if instruction.upper().startswith("FROM "):
+            inside = instruction.lower().endswith(f" as {stage}")
+            continue
+        if inside:
+            if marker in instruction:
+                return count
+            count += 1
+    raise AssertionError(f"no step with {marker!r} in stage {stage}")
+
+
+def build_on_empty_runner(
+    project: Path, runner: EmptyRunner, env: dict[str, str], report: Path
+) -> tuple[TaskRun, dict[str, Any]]:
+    """Purge the runner, pull the cache sources, build, and return the build's report."""
+    runner.purge()
+    ok(run_task(project, "pull-stages", env=env))
+    build = ok(run_task(project, "build-stages", "--report", str(report), env=env))
+    return build, build.report(report)
+
+
+@pytest.fixture(scope="module")
+def cold(
+    runner: EmptyRunner,
+    image_name: str,
+    base_images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Cold:
+    """Build every stage on an empty runner against an empty repository, then push."""
+    project = copy_project(tmp_path_factory.mktemp("cold") / "project")
+
+    def env(ref: str = "main", sha: str = DEFAULT_SHA) -> dict[str, str]:
+        return {
+            "DOCKER_HOST": runner.docker_host,
+            "STAGELINE_BUILD_NETWORK": "host",
+            "CI_REGISTRY_IMAGE": image_name,
+            "CI_COMMIT_REF_SLUG": ref,
+            "CI_DEFAULT_BRANCH": "main",
+            "CI_COMMIT_SHORT_SHA": sha,
+            **base_images,
+        }
+
+    runner.purge()
+    pull = ok(run_task(project, "pull-stages", env=env()))
+    report_path = project / "reports" / "cold.json"
+    build = ok(run_task(project, "build-stages", "--report", str(report_path), env=env()))
+    assert "cached/steps" in build.stdout
+    push = ok(run_task(project, "push-stages", env=env()))
+    return Cold(project, image_name, build.report(report_path), pull, push, env)
+
+
+def test_cold_build_then_push_writes_every_stage_tag(cold: Cold) -> None:
+    assert "not in the registry yet" in cold.pull.stdout
+    stages = by_stage(cold.report)
+    assert list(stages) == STAGES
+    assert all(stage["steps"] > 0 and stage["cached_steps"] == 0 for stage in stages.values())
+    registry, repository = cold.image.split("/", 1)
+    assert registry_tags(registry, repository) == {*STAGES, DEFAULT_SHA, "latest"}
+    assert "layers uploaded" in cold.push.stdout
+
+
+def test_an_empty_runner_gets_every_stage_from_the_registry(
+    cold: Cold, runner: EmptyRunner, tmp_path: Path
+) -> None:
+    build, report = build_on_empty_runner(cold.project, runner, cold.env(), tmp_path / "r.json")
+    for name, stage in by_stage(report).items():
+        assert stage["cached_steps"] == stage["steps"], f"{name} was not fully cached"
+        assert stage["image_id"] == by_stage(cold.report)[name]["image_id"]
+    assert build.stdout.count("fully cached") == len(STAGES)
+
+
+def test_an_assets_change_reruns_build_node_from_the_assets_copy_only(
+    cold: Cold, runner: EmptyRunner, tmp_path: Path
+) -> None:
+    project = shutil.copytree(cold.project, tmp_path / "project")
+    with (project / "assets" / "js" / "main.js").open("a") as handle:
+        handle.write("\n// a one-line change\n")
+    _, report = build_on_empty_runner(project, runner, cold.env(), tmp_path / "r.json")
+    stages, before = by_stage(report), by_stage(cold.report)
+    assert stages["build-python"]["cached_steps"] == stages["build-python"]["steps"]
+    assert stages["build-python"]["image_id"] == before["build-python"]["image_id"]
+    expected = steps_before(project, "build-node", "assets")
+    assert stages["build-node"]["cached_steps"] == expected
+    assert stages["build-node"]["image_id"] != before["build-node"]["image_id"]
+
+
+def test_a_requirements_change_leaves_build_node_cached(
+    cold: Cold, runner: EmptyRunner, tmp_path: Path
+) -> None:
+    project = shutil.copytree(cold.project, tmp_path / "project")
+    with (project / "requirements" / "production.txt").open("a") as handle:
+        handle.write("# a requirements-only change\n")
+    _, report = build_on_empty_runner(project, runner, cold.env(), tmp_path / "r.json")
+    stages, before = by_stage(report), by_stage(cold.report)
+    assert stages["build-node"]["cached_steps"] == stages["build-node"]["steps"]
+    assert stages["build-node"]["image_id"] == before["build-node"]["image_id"]
+    assert stages["build-python"]["cached_steps"] < stages["build-python"]["steps"]
+
+
+def test_a_branch_reads_the_default_cache_and_writes_only_its_own_tags(
+    cold: Cold, runner: EmptyRunner, tmp_path: Path
+) -> None:
+    registry, repository = cold.image.split("/", 1)
+    default_tags = [*STAGES, DEFAULT_SHA, "latest"]
+    digests = {tag: manifest_digest(registry, repository, tag) for tag in default_tags}
+    env = cold.env(ref="feature-login", sha="2222bbbb")
+    _, report = build_on_empty_runner(cold.project, runner, env, tmp_path / "r.json")
+    assert all(stage["cached_steps"] == stage["steps"] for stage in report["stages"])
+    push = ok(run_task(cold.project, "push-stages", env=env))
+    branch_tags = {f"{stage}--feature-login" for stage in STAGES} | {"2222bbbb"}
+    assert registry_tags(registry, repository) == set(default_tags) | branch_tags
+    assert {tag: manifest_digest(registry, repository, tag) for tag in default_tags} == digests
+    pushed = {
+        line.split(":")[-1] for line in push.stdout.splitlines() if line.startswith("==> push ")
+    }
+    assert pushed == branch_tags
+
+
+def test_another_owner_and_mode_0666_still_hit_the_cache(
+    cold: Cold, runner: EmptyRunner, tmp_path: Path
+) -> None:
+    project = shutil.copytree(cold.project, tmp_path / "project")
+    for path in [project, *project.rglob("*")]:
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or os.stat(path).st_mode & 0o111
+        os.chmod(path, 0o777 if executable else 0o666)
+        os.chown(path, 4321, 4321)
+    _, report = build_on_empty_runner(project, runner, cold.env(), tmp_path / "r.json")
+    for name, stage in by_stage(report).items():
+        assert stage["cached_steps"] == stage["steps"], f"{name} missed the cache"
+    assert (
+        by_stage(report)["production"]["image_id"]
+        == by_stage(cold.report)["production"]["image_id"]
+    )
