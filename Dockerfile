@@ -1,0 +1,90 @@
+# Production image for Stageline, built in three stages. The stage names and
+# their order (build-python, build-node, production) are an interface: the
+# build tool (stageline/dockerfile.py) parses them to tag, push and pull each
+# stage as a cache source. Adding a stage needs no change to the tasks.
+#
+# Base images are build arguments so that a mirror or GitLab's dependency
+# proxy can serve them, e.g.
+#   --build-arg PYTHON_IMAGE=${CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX}/python:3.13-slim
+# Everything below works with the official images and with plain Debian
+# images: only `python3`, `python3 -m venv` and groupadd/useradd are assumed.
+ARG PYTHON_IMAGE=python:3.13-slim
+ARG NODE_IMAGE=node:24-slim
+
+# ---------------------------------------------------------------------------
+# build-python: resolve and install the Python dependencies into a venv that
+# the final stage copies whole. Compilers and -dev headers, if a dependency
+# ever needs them, belong here and never reach the final image. Only the
+# requirement files are copied, so a source or JS change leaves this stage
+# fully cached.
+FROM ${PYTHON_IMAGE} AS build-python
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python3 -m venv /opt/venv
+
+# Every file production.txt includes (-r) must be listed here.
+COPY requirements/base.txt requirements/production.txt /tmp/requirements/
+# Pinned requirements (==) keep this step deterministic; no wheel cache is kept.
+RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/production.txt
+
+# ---------------------------------------------------------------------------
+# build-node: build the webpack bundle on a real Node image. The manifest and
+# lockfile come first so `npm ci` is cached until dependencies change; a
+# requirements change leaves this stage fully cached.
+FROM ${NODE_IMAGE} AS build-node
+
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+
+COPY webpack.config.js ./
+COPY assets/ ./assets/
+# Writes assets/dist/ including webpack-stats.json for django-webpack-loader.
+RUN npm run build
+
+# ---------------------------------------------------------------------------
+# production: what runs. Runtime only: the venv (psycopg[binary] ships libpq,
+# so no system libraries are added), the app source and the built bundle; no
+# compiler, no Node, no npm. Runs as an unprivileged user.
+FROM ${PYTHON_IMAGE} AS production
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    DJANGO_SETTINGS_MODULE=config.settings.production
+
+# A fixed system user and group; the stand-in base images have no adduser.
+RUN groupadd --system --gid 10001 django \
+    && useradd --system --uid 10001 --gid django --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin django
+
+COPY --from=build-python /opt/venv /opt/venv
+
+# Strip CRLF (a Windows checkout) and set the mode here: build contexts made
+# with normalised file modes would otherwise drop the executable bit.
+COPY compose/production/django/entrypoint /entrypoint
+COPY compose/production/django/start /start
+RUN sed -i 's/\r$//' /entrypoint /start && chmod 0755 /entrypoint /start
+
+WORKDIR /app
+
+# Sources as late as possible: everything above stays cached on a code change.
+COPY --from=build-node /app/assets/dist /app/assets/dist
+COPY . /app
+
+# Collect (and hash) static files into the image so whitenoise serves them
+# with far-future cache headers. The secret key is a throwaway that exists
+# only for this one command; it is not an ENV or ARG and does not persist.
+RUN DJANGO_SECRET_KEY=build-only-collectstatic-key \
+    python3 manage.py collectstatic --noinput
+
+# Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
+
+EXPOSE 8000
+
+ENTRYPOINT ["/entrypoint"]
+CMD ["/start"]
