@@ -85,3 +85,19 @@ def serve(session: nox.Session) -> None:
 # Sessions added by other parts of the project go below: docker, e2e, template, faults,
 # bench. Reuse install_requirements() and build_front_end(); keep one-line docstrings.
 # ---------------------------------------------------------------------------------------
+
+
+# Without a Docker engine (or Chromium) the tests of these two sessions skip with a
+# message, or fail when CI is set: the check lives once, in tests/docker/conftest.py.
+@nox.session
+def docker(session: nox.Session) -> None:
+    """Build the production image on the Docker engine, test it and print its size."""
+    install_requirements(session)
+    session.run("pytest", "tests/docker", "-m", "docker and not faults", *session.posargs)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Open the production container's home page in headless Chromium (reports/e2e/)."""
+    install_requirements(session)
+    session.run("pytest", "tests/e2e", "-m", "e2e", *session.posargs)
