@@ -27,6 +27,10 @@ from stageline.report import Output, StageResult
 STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
 FROM_AS_RE = re.compile(r"^FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE)
 CACHED_MARK = "---> Using cache"
+# The engine colours a step's stderr with ANSI escapes; they are noise in logs and errors.
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Lines about the engine's own bookkeeping, not the step's output.
+NOISE_PREFIXES = ("---> Running in ", "Removing intermediate container ")
 
 
 def read_classic_line(log: StepLog, line: str) -> None:
@@ -44,9 +48,11 @@ def read_classic_line(log: StepLog, line: str) -> None:
         else:
             log.start_step(instruction)
         return
-    if line.strip() == CACHED_MARK:
+    stripped = line.strip()
+    if stripped == CACHED_MARK:
         log.mark_cached()
-    log.remember(line)
+    if not stripped.startswith(NOISE_PREFIXES):
+        log.remember(line)
 
 
 def split_image_ref(ref: str) -> tuple[str, str]:
@@ -83,7 +89,8 @@ class ClassicStream:
             message = str(chunk.get("error") or detail.get("message") or "unknown error")
             raise BuildError(self.log.failure(self.stage, message))
         if "stream" in chunk:
-            *lines, self._pending = (self._pending + str(chunk["stream"])).split("\n")
+            text = ANSI_RE.sub("", str(chunk["stream"]))
+            *lines, self._pending = (self._pending + text).split("\n")
             for line in lines:
                 self._emit(line)
         elif "status" in chunk and not chunk.get("progressDetail"):
