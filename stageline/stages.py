@@ -14,6 +14,12 @@ from docker.errors import APIError, ImageNotFound
 
 from stageline import registry
 from stageline.builders import Builder
+from stageline.builders.buildkit import (
+    CACHE_EXPORT_NOTE,
+    INSTALL_HINT,
+    BuildkitBuilder,
+    buildkit_missing_reason,
+)
 from stageline.builders.classic import ClassicBuilder
 from stageline.context import make_context
 from stageline.dockerfile import DockerfileInfo, read_dockerfile
@@ -34,17 +40,23 @@ class BuilderChoice:
 
 
 def choose_builder(settings: Settings, requested: str | None = None) -> BuilderChoice:
-    """Return the builder to use: ``--builder``, else ``STAGELINE_BUILDER``, else auto."""
+    """Return the builder to use: ``--builder``, else ``STAGELINE_BUILDER``, else auto.
+
+    ``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder.
+    """
     wanted = (requested or settings.builder).lower()
     if wanted not in BUILDERS:
         raise PlanError(f"unknown builder {wanted!r}; use one of {', '.join(BUILDERS)}.")
-    if wanted == "buildkit":
-        raise BuilderUnavailableError(
-            "the buildkit builder is not available in this version; use --builder classic."
-        )
     if wanted == "classic":
         return BuilderChoice("classic", "asked for")
-    return BuilderChoice("classic", "auto: the docker SDK's builder")
+    missing = buildkit_missing_reason(settings.environ)
+    if wanted == "buildkit":
+        if missing:
+            raise BuilderUnavailableError(f"--builder buildkit: {missing}; {INSTALL_HINT}")
+        return BuilderChoice("buildkit", "asked for")
+    if missing:
+        return BuilderChoice("classic", f"auto: {missing}")
+    return BuilderChoice("buildkit", "auto: the docker CLI has buildx")
 
 
 def load_plan(
@@ -72,6 +84,8 @@ def show_plan(plan: Plan, settings: Settings, choice: BuilderChoice, output: Out
     output.line(f"push writes: {', '.join(plan.pushes)}")
     if settings.registry_user:
         output.line(f"registry:    {settings.registry} as {settings.registry_user}")
+    if choice.name == "buildkit":
+        output.line(f"cache:       {CACHE_EXPORT_NOTE}")
 
 
 def open_client(settings: Settings, output: Output) -> APIClient:
@@ -108,6 +122,8 @@ def pull_stages(settings: Settings, plan: Plan, output: Output) -> list[PullOutc
 
 def make_builder(choice: BuilderChoice, settings: Settings, client: APIClient) -> Builder:
     """Return the builder object for ``choice``."""
+    if choice.name == "buildkit":
+        return BuildkitBuilder(client, settings)
     return ClassicBuilder(client, settings.environ, network=settings.build_network)
 
 

@@ -1,0 +1,280 @@
+"""BuildKit, driven through ``docker buildx build`` with the same plan and tags.
+
+Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for every cache source
+the plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage
+tag is itself a cache source, and ``--load`` so tagging, pushing and reporting are
+shared with the classic builder. The context is the same normalised tar, sent on
+stdin. Cache hits are read from BuildKit's plain progress: a step is a hit when its
+vertex reports ``CACHED``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from base64 import b64encode
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from docker import APIClient
+from docker.errors import APIError
+
+from stageline.builders import TAIL_LINES
+from stageline.context import BuildContext
+from stageline.engine import api_error_text
+from stageline.errors import BuildError, BuilderUnavailableError, DaemonError
+from stageline.plan import Plan, StagePlan
+from stageline.report import Output, StageResult
+from stageline.settings import Settings
+
+# "[stage 2/5] RUN ...", numbers padded ("[stage  2/10]"); a one-stage Dockerfile leaves
+# the stage name out ("[2/5] RUN ...").
+VERTEX_RE = re.compile(r"^#(\d+) \[(?:([^\]\s]+)\s+)?\s*(\d+)/(\d+)\] (.*)$")
+EVENT_RE = re.compile(r"^#(\d+) (.*)$")
+TIMESTAMP_RE = re.compile(r"^\d+\.\d+ ")
+INSTALL_HINT = (
+    "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; "
+    "Docker Desktop has it), or use --builder classic."
+)
+CACHE_EXPORT_NOTE = (
+    "registry cache export (--cache-to) is not used: the engine's built-in BuildKit "
+    "(docker driver) cannot export it; each stage tag carries inline cache instead."
+)
+
+
+def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
+    """Return why ``docker buildx`` cannot be used, or None when it can."""
+    docker_cli = shutil.which("docker", path=environ.get("PATH"))
+    if docker_cli is None:
+        return "the docker CLI is not on PATH"
+    try:
+        result = subprocess.run(
+            [docker_cli, "buildx", "version"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=dict(environ),
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"`docker buildx version` failed ({exc})"
+    if result.returncode != 0:
+        return "the docker CLI has no buildx plugin"
+    return None
+
+
+@dataclass
+class Vertex:
+    """One BuildKit step as the plain progress shows it."""
+
+    stage: str
+    instruction: str
+    cached: bool = False
+    error: str | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+
+    @property
+    def cacheable(self) -> bool:
+        """Return whether the step counts as a cacheable step of its stage (not FROM)."""
+        return not self.instruction.upper().startswith("FROM ")
+
+
+@dataclass
+class BuildkitLog:
+    """Reads BuildKit's ``--progress plain`` output, line by line."""
+
+    target: str
+    vertices: dict[str, Vertex] = field(default_factory=dict)
+    last_error: str | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+
+    def read(self, line: str) -> None:
+        """Take one line of output."""
+        vertex = VERTEX_RE.match(line)
+        if vertex:
+            number, stage, _, _, instruction = vertex.groups()
+            name = stage.lower() if stage else self.target
+            self.vertices.setdefault(number, Vertex(name, instruction.strip()))
+            return
+        if line.startswith("ERROR: ") or line.startswith("error: "):
+            self.last_error = line.split(": ", 1)[1]
+        self.tail.append(line)
+        event = EVENT_RE.match(line)
+        if not event or event.group(1) not in self.vertices:
+            return
+        step = self.vertices[event.group(1)]
+        text = event.group(2)
+        if text == "CACHED":
+            step.cached = True
+        elif text.startswith("ERROR: "):
+            step.error = text[len("ERROR: ") :]
+        elif not text.startswith(("DONE ", "...")):
+            step.tail.append(TIMESTAMP_RE.sub("", text))
+
+    def tally(self, stage: str) -> tuple[int, int]:
+        """Return ``(steps, cached)`` of ``stage``'s cacheable steps."""
+        steps = [v for v in self.vertices.values() if v.stage == stage and v.cacheable]
+        return len(steps), sum(1 for v in steps if v.cached)
+
+    def failure(self, stage: str) -> str:
+        """Return the message for a failed build: stage, step and its last lines."""
+        for vertex in self.vertices.values():
+            if vertex.error:
+                lines = [
+                    f"build failed in stage {vertex.stage}, step `{vertex.instruction}`: "
+                    f"{vertex.error}"
+                ]
+                if vertex.tail:
+                    lines.append("last output:")
+                    lines.extend(f"  {line}" for line in vertex.tail)
+                return "\n".join(lines)
+        reason = self.last_error or "docker buildx build failed"
+        lines = [f"build of stage {stage} failed: {reason}"]
+        context = [line for line in self.tail if line != f"ERROR: {reason}"][-5:]
+        if context:
+            lines.append("last output:")
+            lines.extend(f"  {line}" for line in context)
+        return "\n".join(lines)
+
+
+@contextmanager
+def docker_config(settings: Settings) -> Iterator[dict[str, str]]:
+    """Yield environment additions that give the CLI the registry login, if any.
+
+    docker-py's login lives in its process only; the CLI reads credentials from a
+    config file. A private, temporary ``DOCKER_CONFIG`` holds them for the build and
+    is deleted after; the password is never printed.
+    """
+    if settings.registry_user is None or settings.registry_password is None:
+        yield {}
+        return
+    original = Path(settings.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    token = f"{settings.registry_user}:{settings.registry_password.reveal()}"
+    config = {
+        "auths": {str(settings.registry): {"auth": b64encode(token.encode()).decode()}},
+        "cliPluginsExtraDirs": [str(original / "cli-plugins")],
+    }
+    with tempfile.TemporaryDirectory(prefix="stageline-docker-config-") as directory:
+        path = Path(directory) / "config.json"
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(config), encoding="utf-8")
+        yield {"DOCKER_CONFIG": directory}
+
+
+class BuildkitBuilder:
+    """Builds stages with ``docker buildx build`` and loads them into the engine."""
+
+    name = "buildkit"
+
+    def __init__(self, client: APIClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._noted = False
+
+    def command(self, plan: Plan, stage: StagePlan, context: BuildContext) -> list[str]:
+        """Return the ``docker buildx build`` command line for ``stage``."""
+        command = [
+            "docker", "buildx", "build",
+            "--progress", "plain",
+            "--file", context.dockerfile,
+            "--target", stage.name,
+            "--load",
+            "--build-arg", "BUILDKIT_INLINE_CACHE=1",
+        ]  # fmt: skip
+        for name, value in plan.build_args:
+            command += ["--build-arg", f"{name}={value}"]
+        for ref in stage.cache_from:
+            command += ["--cache-from", f"type=registry,ref={ref}"]
+        for tag in stage.tags:
+            command += ["--tag", tag]
+        if plan.no_cache:
+            command += ["--no-cache", "--pull"]
+        if self.settings.build_network:
+            command += ["--network", self.settings.build_network]
+        return command
+
+    def build_stage(
+        self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
+    ) -> StageResult:
+        """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
+        reason = buildkit_missing_reason(self.settings.environ)
+        if reason:
+            raise BuilderUnavailableError(f"--builder buildkit: {reason}; {INSTALL_HINT}")
+        if not self._noted:
+            output.line(CACHE_EXPORT_NOTE)
+            self._noted = True
+        started = time.monotonic()
+        log = BuildkitLog(stage.name)
+        with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
+            iidfile = Path(scratch) / "iid"
+            command = [*self.command(plan, stage, context), "--iidfile", str(iidfile), "-"]
+            with docker_config(self.settings) as extra:
+                env = {**self.settings.environ, **extra, "DOCKER_BUILDKIT": "1"}
+                returncode = self._run(command, context, env, log, output)
+            if returncode != 0:
+                raise BuildError(log.failure(stage.name))
+            image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.exists() else ""
+        if not image_id:
+            raise BuildError(f"docker buildx finished stage {stage.name} without an image ID.")
+        try:
+            size = int(self.client.inspect_image(image_id).get("Size", 0))
+        except APIError as exc:
+            raise DaemonError(
+                f"stage {stage.name} was built but not loaded: {api_error_text(exc)}"
+            ) from None
+        steps, cached = log.tally(stage.name)
+        return StageResult(
+            name=stage.name,
+            tags=list(stage.tags),
+            cache_from=list(stage.cache_from),
+            steps=steps,
+            cached_steps=cached,
+            seconds=time.monotonic() - started,
+            image_id=image_id,
+            size_bytes=size,
+        )
+
+    @staticmethod
+    def _run(
+        command: list[str],
+        context: BuildContext,
+        env: Mapping[str, str],
+        log: BuildkitLog,
+        output: Output,
+    ) -> int:
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            text=False,
+        ) as process:
+            assert process.stdin is not None
+            assert process.stdout is not None
+            stdin = process.stdin
+
+            def send_context() -> None:
+                try:
+                    shutil.copyfileobj(context.open(), stdin)
+                    stdin.close()
+                except (BrokenPipeError, ValueError):
+                    pass  # buildx stopped reading early; its output says why
+
+            # Write the context while reading the output, so neither pipe can fill up.
+            sender = threading.Thread(target=send_context, daemon=True)
+            sender.start()
+            for raw in process.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                log.read(line)
+                output.line(line)
+            sender.join()
+            return process.wait()
