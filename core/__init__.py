@@ -1,1 +1,1 @@
-"""The Stageline demo app: a home page that loads the webpack bundle, and /healthz."""
+"""The demo app: a home page that loads the webpack bundle, and /healthz."""
