@@ -1,0 +1,250 @@
+"""Start a project from the template with non-default answers and check what a user gets."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.pipeline.conftest import ok, run_task
+from tests.template.conftest import (
+    ACME,
+    STAGELINE,
+    answers_args,
+    copier,
+    git,
+    make_template_repo,
+    run,
+    start_project,
+)
+
+pytestmark = pytest.mark.template
+
+# Where the template's name may stay in a generated project, and why. Everything else that
+# says "stageline" (any case) is a leftover where the user's name belongs.
+ALLOWED_DIRS = {
+    "stageline/": "the build library keeps its name",
+    "tests/": "tests name their own fixtures (test image tags, hosts, the CI database role)",
+    ".ci/": "the CI machine's setup: its service accounts, paths and log names",
+}
+ALLOWED_EVERYWHERE = [
+    r"\b(?:from|import) stageline\b",  # imports of the build library
+    r"``stageline``",  # the library named in a docstring
+    r"\bstageline/",  # paths into the library: stageline/dockerfile.py
+    r"\btests/stageline\b",  # the library's tests
+    r"\[tool\.stageline\]",  # the library's settings table in pyproject.toml
+    r"\bSTAGELINE_[A-Z_]+",  # the library's settings
+    r"\bStageline\w*Error\b",  # the library's exceptions
+    r"\(stageline\)",  # headings "Build (stageline)": the library's settings
+]
+ALLOWED_IN_FILE = {
+    ".dockerignore": [r"^stageline$"],  # the library's directory
+    "pyproject.toml": [r'"stageline"'],  # the library in mypy's file list
+    "README.md": [
+        r"\bStageline template\b",  # where the project came from
+        r"\bStageline is also a \[copier\]",  # the section on the template
+        r"^Stageline tags, pushes",  # what the build library does
+    ],
+    "assets/css/main.css": [r"--stageline-\w+", r"\.stageline\b"],  # demo page CSS names
+    "core/templates/core/home.html": [r'class="stageline"'],  # demo page CSS class
+    ".gitlab-ci.yml": [  # the CI job's throwaway database service and scratch directory
+        r"POSTGRES_(?:DB|USER|PASSWORD): stageline$",
+        r"stageline:stageline@postgres:5432/stageline",
+        r"/tmp/stageline-ci/",
+    ],
+}
+NAME = re.compile("stageline", re.IGNORECASE)
+
+
+def leftover_names(project: Path) -> list[str]:
+    """Return ``path:line: text`` for each line naming the template outside the allowlist."""
+    found = []
+    for path in sorted(project.rglob("*")):
+        relative = path.relative_to(project).as_posix()
+        if not path.is_file() or relative.startswith(".git/"):
+            continue
+        if any(relative.startswith(prefix) for prefix in ALLOWED_DIRS):
+            continue
+        allowed = [*ALLOWED_EVERYWHERE, *ALLOWED_IN_FILE.get(relative, [])]
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            rest = line
+            for pattern in allowed:
+                rest = re.sub(pattern, "", rest)
+            if NAME.search(rest):
+                found.append(f"{relative}:{number}: {line.strip()}")
+    return found
+
+
+def test_no_template_name_is_left_where_the_users_belongs(acme_project: Path) -> None:
+    leftovers = leftover_names(acme_project)
+    assert not leftovers, "template names left in the generated project:\n" + "\n".join(leftovers)
+
+
+def test_the_users_names_are_in_place(acme_project: Path) -> None:
+    readme = (acme_project / "README.md").read_text()
+    assert readme.startswith(f"# {ACME['project_name']}\n\n{ACME['description']}\n")
+    assert "nox -s template" not in readme, "the README documents the template's own tests"
+    package = (acme_project / "package.json").read_text()
+    assert f'"name": "{ACME["slug"]}"' in package
+    assert f"Front end of the {ACME['project_name']} Django project" in package
+    lock = (acme_project / "package-lock.json").read_text()
+    assert lock.count(f'"name": "{ACME["slug"]}"') == 2
+    pyproject = (acme_project / "pyproject.toml").read_text()
+    assert "\n[tool.stageline]\n" in pyproject
+    assert f'\nimage = "{ACME["image"]}"\n' in pyproject
+    assert f'\ndefault-branch = "{ACME["default_branch"]}"\n' in pyproject
+    compose = (acme_project / "docker-compose.yml").read_text()
+    assert f"\nname: {ACME['slug']}\n" in compose
+    assert f"POSTGRES_DB:-{ACME['slug']}}}" in compose
+    assert f"PYTHON_IMAGE:-{ACME['python_image']}}}" in compose
+    dockerfile = (acme_project / "Dockerfile").read_text()
+    assert f"\nARG PYTHON_IMAGE={ACME['python_image']}\n" in dockerfile
+    assert f"\nARG NODE_IMAGE={ACME['node_image']}\n" in dockerfile
+    example = (acme_project / ".env.example").read_text()
+    assert f"# CI_REGISTRY_IMAGE={ACME['image']}\n" in example
+    assert f"# CI_DEFAULT_BRANCH={ACME['default_branch']}\n" in example
+    assert "https://acme-shop.example.com" in example
+    assert (acme_project / "config/project.py").read_text().endswith('\nNAME = "Acme Shop"\n')
+
+
+def test_template_only_files_stay_behind(acme_project: Path) -> None:
+    assert not (acme_project / "copier.yml").exists()
+    assert not (acme_project / "tests/template").exists()
+    assert not list(acme_project.rglob("*.jinja"))
+    # Django's own templates are copied untouched.
+    for page in ("base.html", "home.html", "bundle_missing.html"):
+        original = Path(__file__).resolve().parents[2] / "core/templates/core" / page
+        assert (acme_project / "core/templates/core" / page).read_text() == original.read_text()
+
+
+def test_env_has_a_fresh_secret_key_and_is_not_committed(
+    acme_project: Path, template_repo: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    env_file = acme_project / ".env"
+    keys = re.findall(r"^DJANGO_SECRET_KEY=(\S+)$", env_file.read_text(), re.MULTILINE)
+    assert len(keys) == 1
+    assert len(keys[0]) >= 50
+    assert ".env" not in git(acme_project, "ls-files", env=environ).split()
+    assert git(acme_project, "check-ignore", ".env", env=environ).strip() == ".env"
+    other = start_project(template_repo, tmp_path / "other", ACME, environ)
+    assert keys[0] not in (other / ".env").read_text(), "two projects got the same secret key"
+
+
+def test_project_is_a_git_repository_with_a_first_commit(
+    acme_project: Path, environ: dict[str, str]
+) -> None:
+    branch = git(acme_project, "branch", "--show-current", env=environ).strip()
+    assert branch == ACME["default_branch"]
+    log = git(acme_project, "log", "--format=%s", env=environ).splitlines()
+    assert log == ["Start Acme Shop from the Stageline template"]
+    assert git(acme_project, "status", "--porcelain", env=environ) == ""
+
+
+def test_answers_file_records_answers_and_version(acme_project: Path) -> None:
+    answers = yaml.safe_load((acme_project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v1.0.0"
+    assert {name: answers[name] for name in ACME} == ACME
+
+
+def test_home_page_title_is_the_projects_name(acme_project: Path, environ: dict[str, str]) -> None:
+    script = (
+        "import django; django.setup()\n"
+        "from django.template.loader import render_to_string\n"
+        "from django.test import RequestFactory\n"
+        "print(render_to_string('core/base.html', request=RequestFactory().get('/')))\n"
+    )
+    env = {**environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    page = run([sys.executable, "-c", script], acme_project, env).stdout
+    assert "<title>Acme Shop</title>" in page
+
+
+def test_invoke_plan_shows_the_users_image(acme_project: Path, environ: dict[str, str]) -> None:
+    env = {"GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
+    plan = ok(run_task(acme_project, "plan", env=env))
+    assert f"plan for {ACME['image']} on trunk (default branch)" in plan.output
+    for stage in ("build-python", "build-node", "production", "latest"):
+        assert f"{ACME['image']}:{stage}" in plan.output
+
+
+def test_generated_project_passes_its_own_lint_and_tests(
+    acme_project: Path, environ: dict[str, str]
+) -> None:
+    # Virtualenvs are kept between runs under this checkout's .nox/: the sessions still
+    # install the generated project's requirements, but a rerun does not rebuild them.
+    envdir = Path(__file__).resolve().parents[2] / ".nox" / "template-generated"
+    started = time.monotonic()
+    result = run(
+        [sys.executable, "-m", "nox", "--envdir", str(envdir), "-s", "lint", "tests"],
+        acme_project,
+        environ,
+        timeout=1200,
+    )
+    print(f"nox -s lint tests in the generated project: {time.monotonic() - started:.0f} s")
+    assert re.search(r"Session lint was successful", result.output)
+    assert re.search(r"Session tests was successful", result.output)
+
+
+def test_template_own_answers_give_back_this_repository(
+    template_repo: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """With the template's own names, every templated file comes out as it is here."""
+    project = start_project(template_repo, tmp_path / "stageline", STAGELINE, environ)
+    siblings = sorted(
+        path.relative_to(template_repo).with_suffix("")
+        for path in template_repo.rglob("*.jinja")
+        if "{{" not in path.name
+    )
+    assert len(siblings) >= 9, siblings
+    different = []
+    for name in siblings:
+        rendered = (project / name).read_text()
+        original = (template_repo / name).read_text()
+        if name == Path("README.md"):
+            # By design the title and intro differ (the description and "It started from"),
+            # and the paragraph on testing the template is only in the template.
+            rendered = rendered.split("\n## ", 1)[1].split("\n## Project layout")[1]
+            original = original.split("\n## ", 1)[1].split("\n## Project layout")[1]
+        elif name == Path(".env.example"):
+            # The NODE_IMAGE example comes from the answer (the Dockerfile's default).
+            rendered = re.sub(r"(?m)^# NODE_IMAGE=.*$", "", rendered)
+            original = re.sub(r"(?m)^# NODE_IMAGE=.*$", "", original)
+        if rendered != original:
+            different.append(str(name))
+    assert not different, f"rendered with the template's own answers, these differ: {different}"
+
+
+def test_template_from_a_working_tree_is_git_ignored_clean(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    """Local clutter (.env, node_modules, .nox) of a template checkout never reaches a project."""
+    template = make_template_repo(tmp_path / "template", environ)
+    for clutter in (".env", "node_modules/x/index.js", ".nox/lint/bin/x", "db.sqlite3"):
+        (template / clutter).parent.mkdir(parents=True, exist_ok=True)
+        (template / clutter).write_text("DJANGO_SECRET_KEY=the-template-developers-key\n")
+    # A dirty working tree copied at HEAD: copier includes uncommitted changes.
+    (template / "CHANGELOG.md").write_text("Unreleased\n")
+    copier(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref",
+        "HEAD",
+        *answers_args(ACME),
+        str(template),
+        str(tmp_path / "project"),
+        cwd=tmp_path,
+        env=environ,
+    )
+    project = tmp_path / "project"
+    assert (project / "CHANGELOG.md").read_text() == "Unreleased\n"
+    assert "the-template-developers-key" not in (project / ".env").read_text()
+    assert not (project / "node_modules").exists()
+    assert not (project / ".nox").exists()
+    assert not (project / "db.sqlite3").exists()
+    assert os.access(project / "manage.py", os.X_OK)

@@ -1,0 +1,72 @@
+"""A project started from the template builds every stage of its image with its own tasks.
+
+Marked ``docker`` (and ``template``): the docker session runs it on the main engine, whose
+build cache it shares; ``nox -s template`` leaves it out. Without an engine, or without
+PYTHON_IMAGE/NODE_IMAGE, it skips with a message, or fails when CI is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from docker.errors import DockerException
+
+from tests.pipeline.conftest import ok, require, run_task
+from tests.pipeline.services import engine_available
+from tests.template.conftest import ACME, start_project
+
+pytestmark = [pytest.mark.docker, pytest.mark.template]
+
+STAGES = ["build-python", "build-node", "production"]
+
+
+@pytest.fixture
+def image() -> Iterator[str]:
+    """Yield an image name no other run uses, and remove its tags afterwards."""
+    name = f"template-build-{uuid.uuid4().hex[:10]}/acme_shop"
+    yield name
+    try:
+        client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
+        for tagged in client.images.list(name=name):
+            for tag in tagged.tags:
+                client.images.remove(tag, noprune=False)
+    except DockerException:
+        pass  # cleanup only: the engine went away, the test already says so
+
+
+def test_generated_project_builds_every_stage(
+    template_repo: Path, environ: dict[str, str], tmp_path: Path, image: str
+) -> None:
+    reason = engine_available(os.environ.get("DOCKER_HOST"))
+    if reason:
+        require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
+    bases = {name: os.environ.get(name, "") for name in ("PYTHON_IMAGE", "NODE_IMAGE")}
+    if not all(bases.values()):
+        require("PYTHON_IMAGE and NODE_IMAGE are not set", "`source .ci/env` (mirror images)")
+
+    project = start_project(template_repo, tmp_path / "shop", {**ACME, "image": image}, environ)
+    env = {**bases, "GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
+    if os.environ.get("DOCKER_HOST"):
+        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    report_file = tmp_path / "report.json"
+    ok(run_task(project, "build-stages", "--report", str(report_file), env=env))
+
+    report = json.loads(report_file.read_text())
+    assert report["image"] == image
+    assert [stage["name"] for stage in report["stages"]] == STAGES
+    assert all(stage["image_id"] for stage in report["stages"])
+    # The final image is the new project, not the template: its name is in the app.
+    client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
+    printed = client.containers.run(
+        f"{image}:production",
+        ["-c", "from config.project import NAME; print(NAME)"],
+        entrypoint="python3",
+        remove=True,
+    )
+    assert printed.decode().strip() == ACME["project_name"]
