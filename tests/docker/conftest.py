@@ -3,37 +3,41 @@
 Without an engine these tests SKIP with a message saying why; with CI set they
 FAIL instead, so a CI machine that lost its engine cannot pass green.
 
-The production image is built ONCE per test session through `build_image`, the
-same helper a test uses to check how a failed step is reported, and shared by
-the image tests and the e2e tests (tests/e2e/conftest.py imports from here).
-The engine's build cache is used and never purged.
+The production image is built ONCE per test session with Stageline's own build
+library (the code behind `invoke build-stages`), and shared by the image tests
+and the e2e tests (tests/e2e/conftest.py imports from here). The engine's build
+cache is used and never purged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import docker
 import pytest
-from docker.errors import APIError, DockerException, NotFound
+from docker.errors import DockerException, NotFound
 from docker.utils import kwargs_from_env
+
+from stageline import stages
+from stageline.errors import StagelineError
+from stageline.report import BuildReport, Output
+from stageline.settings import load_settings
+from tests.support import free_port, require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_TEST_DATABASE_URL = "postgres://stageline:stageline@127.0.0.1:5432/stageline"
-PRODUCTION_TAG = "stageline-test/app:production"
+PRODUCTION_IMAGE = "stageline-test/app"
 # A secret planted in the test build context: it must never reach the image. Random,
 # so that this source file (which is in the image) does not contain it.
 PLANTED_SECRET = f"planted-secret-{secrets.token_hex(8)}"
@@ -53,16 +57,6 @@ _NOT_COPIED = {
     "dist",
     "htmlcov",
 }
-_STEP_FROM = re.compile(r"^Step \d+/\d+ : FROM\s+(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
-_LAST_LINES = 15
-
-
-def require(what: str, fix: str) -> NoReturn:
-    """Fail (CI set) or skip (otherwise) because `what` is missing; `fix` says what to do."""
-    message = f"{what}; {fix}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(message)
 
 
 def docker_api() -> docker.APIClient:
@@ -87,124 +81,42 @@ def docker_api() -> docker.APIClient:
 # --------------------------------------------------------------------------- build
 
 
-class BuildFailed(Exception):
-    """A `docker build` reported an error; the message names the stage and last log lines."""
-
-
 @dataclass
-class StageStats:
-    """One stage of a build: its cacheable steps, how many came from cache, its seconds."""
-
-    steps: int = 0
-    cached_steps: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class BuildResult:
-    """What one build produced: the image and, per stage, steps cached and seconds."""
+class ProductionImage:
+    """The production image built for this test session, and its build report."""
 
     image_id: str
     tag: str
-    stages: dict[str, StageStats] = field(default_factory=dict)
-    seconds: float = 0.0
+    report: BuildReport
 
     @property
-    def steps(self) -> int:
-        """Return the number of cacheable steps over all stages."""
-        return sum(stage.steps for stage in self.stages.values())
-
-    @property
-    def cached_steps(self) -> int:
-        """Return the number of steps served from cache over all stages."""
-        return sum(stage.cached_steps for stage in self.stages.values())
+    def stages(self) -> list[str]:
+        """Return the stages built, in order."""
+        return [stage.name for stage in self.report.stages]
 
 
-def build_image(
-    api: docker.APIClient,
-    path: Path,
-    target: str,
-    tag: str,
-    buildargs: Mapping[str, str] | None = None,
-    echo: Callable[[str], None] | None = None,
-) -> BuildResult:
-    """Build `target` of the Dockerfile in `path` and tag it; raise BuildFailed on an error."""
-    started = time.monotonic()
-    stage = "?"
-    stage_started = started
-    result = BuildResult(image_id="", tag=tag)
-    lines: list[str] = []
-    pending = ""
+def build_production_image(context: Path) -> ProductionImage:
+    """Build every stage of ``context`` with Stageline's own classic builder, on the main engine.
 
-    def take_line(line: str) -> None:
-        nonlocal stage, stage_started
-        lines.append(line)
-        if echo is not None:
-            echo(line)
-        match = _STEP_FROM.match(line)
-        if match:
-            now = time.monotonic()
-            if result.stages:
-                result.stages[stage].seconds = now - stage_started
-            stage = match.group(2) or f"stage {len(result.stages)} ({match.group(1)})"
-            result.stages[stage] = StageStats()
-            stage_started = now
-        elif line.startswith("Step ") and result.stages:
-            result.stages[stage].steps += 1
-        elif line.strip() == "---> Using cache" and result.stages:
-            result.stages[stage].cached_steps += 1
-
-    def failure(error: str) -> BuildFailed:
-        tail = "\n".join(f"    {line}" for line in lines[-_LAST_LINES:])
-        return BuildFailed(
-            f"docker build of target {target!r} failed in stage {stage!r}: {error.strip()}\n"
-            f"  last log lines:\n{tail}"
-        )
-
-    try:
-        stream = api.build(
-            path=str(path),
-            target=target,
-            tag=tag,
-            buildargs=dict(buildargs or {}),
-            decode=True,
-            forcerm=True,
-            rm=True,
-        )
-        for chunk in stream:
-            text = chunk.get("stream")
-            if isinstance(text, str):
-                pending += text
-                *complete, pending = pending.split("\n")
-                for line in complete:
-                    take_line(line.rstrip("\r"))
-            if "error" in chunk:
-                if pending:
-                    take_line(pending)
-                    pending = ""
-                detail = chunk.get("errorDetail") or {}
-                raise failure(str(chunk["error"] or detail.get("message", "unknown error")))
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and "ID" in aux:
-                result.image_id = str(aux["ID"])
-    except APIError as exc:
-        raise failure(str(exc.explanation or exc)) from None
-    if pending:
-        take_line(pending)
-    now = time.monotonic()
-    if result.stages:
-        result.stages[stage].seconds = now - stage_started
-    result.seconds = now - started
-    if not result.image_id:
-        result.image_id = str(api.inspect_image(tag)["Id"])
-    return result
-
-
-def base_image_buildargs() -> dict[str, str]:
-    """Return the PYTHON_IMAGE / NODE_IMAGE build arguments set in the environment."""
-    return {
-        name: os.environ[name] for name in ("PYTHON_IMAGE", "NODE_IMAGE") if os.environ.get(name)
+    The same library code as ``invoke build-stages``, so these tests exercise the
+    path users take; the engine's cache is shared with other suites.
+    """
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CI_", "STAGELINE_"))},
+        "CI_REGISTRY_IMAGE": PRODUCTION_IMAGE,
+        "CI_COMMIT_REF_SLUG": "main",
+        "CI_COMMIT_SHORT_SHA": "test0000",
     }
+    settings = load_settings(context, environ=environ)
+    _, plan = stages.load_plan(settings)
+    try:
+        report = stages.build_stages(
+            settings, plan, Output(force_plain=True), stages.BuilderChoice("classic", "tests")
+        )
+    except StagelineError as exc:
+        pytest.fail(f"building the production image failed: {exc}", pytrace=False)
+    final = report.stages[-1]
+    return ProductionImage(final.image_id, f"{PRODUCTION_IMAGE}:production", report)
 
 
 def _copy_context(destination: Path) -> Path:
@@ -233,7 +145,7 @@ def _copy_context(destination: Path) -> Path:
 
 # --------------------------------------------------------------------------- fixtures
 
-_build_results: list[BuildResult] = []
+_built: list[ProductionImage] = []
 
 
 @pytest.fixture(scope="session")
@@ -245,15 +157,11 @@ def api() -> docker.APIClient:
 @pytest.fixture(scope="session")
 def production_image(
     api: docker.APIClient, tmp_path_factory: pytest.TempPathFactory
-) -> BuildResult:
-    """Build the `production` target once per session from a copy of the working tree."""
-    context = _copy_context(tmp_path_factory.mktemp("context") / "stageline")
-    try:
-        result = build_image(api, context, "production", PRODUCTION_TAG, base_image_buildargs())
-    except BuildFailed as exc:
-        pytest.fail(str(exc), pytrace=False)
-    _build_results.append(result)
-    return result
+) -> ProductionImage:
+    """Build the production image once per session from a copy of the working tree."""
+    image = build_production_image(_copy_context(tmp_path_factory.mktemp("context") / "stageline"))
+    _built.append(image)
+    return image
 
 
 @pytest.fixture
@@ -278,7 +186,7 @@ def containers(api: docker.APIClient) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture
 def run_in_image(
-    api: docker.APIClient, containers: Callable[..., str], production_image: BuildResult
+    api: docker.APIClient, containers: Callable[..., str], production_image: ProductionImage
 ) -> Callable[..., tuple[int, str]]:
     """Return a function running a command in a new production container: (exit code, output)."""
 
@@ -286,16 +194,6 @@ def run_in_image(
         command: list[str], environment: Mapping[str, str] | None = None, timeout: float = 120
     ) -> tuple[int, str]:
         return run_to_end(api, containers, production_image.image_id, command, environment, timeout)
-
-    return run
-
-
-@pytest.fixture
-def build(api: docker.APIClient) -> Callable[[Path, str, str], BuildResult]:
-    """Return `build_image` bound to the engine and the environment's base images."""
-
-    def run(path: Path, target: str, tag: str) -> BuildResult:
-        return build_image(api, path, target, tag, base_image_buildargs())
 
     return run
 
@@ -336,13 +234,6 @@ def run_to_end(
     container_id = containers(image, command=command, environment=dict(environment or {}))
     status = api.wait(container_id, timeout=timeout)
     return int(status["StatusCode"]), container_output(api, container_id)
-
-
-def free_port() -> int:
-    """Return a TCP port that is free on the loopback interface right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_database_url() -> str:
@@ -410,7 +301,7 @@ def wait_for_http(api: docker.APIClient, container_id: str, url: str, timeout: f
 
 @pytest.fixture(scope="session")
 def production_server(
-    api: docker.APIClient, production_image: BuildResult, fresh_database_url: str
+    api: docker.APIClient, production_image: ProductionImage, fresh_database_url: str
 ) -> Iterator[Server]:
     """Start the production image against a fresh PostgreSQL database; remove it at the end."""
     port = free_port()
@@ -440,19 +331,14 @@ def production_server(
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the production image's size and, per stage, steps cached and seconds."""
-    if not _build_results:
-        return
-    api = docker_api()
-    for result in _build_results:
-        size = int(api.inspect_image(result.image_id)["Size"])
+    for image in _built:
+        size = image.report.stages[-1].size_bytes
         terminalreporter.write_sep("-", "production image")
         terminalreporter.write_line(
-            f"{result.tag} ({result.image_id[7:19]}): size {size / 1e6:.1f} MB ({size} bytes)"
+            f"{image.tag} ({image.image_id[7:19]}): size {size / 1e6:.1f} MB ({size} bytes)"
         )
-        terminalreporter.write_line(
-            f"built in {result.seconds:.1f}s, {result.cached_steps}/{result.steps} steps cached"
-        )
-        for name, stats in result.stages.items():
+        for stage in image.report.stages:
             terminalreporter.write_line(
-                f"  {name:<14} {stats.seconds:6.1f}s  {stats.cached_steps}/{stats.steps} cached"
+                f"  {stage.name:<14} {stage.seconds:6.1f}s  "
+                f"{stage.cached_steps}/{stage.steps} steps cached"
             )

@@ -1,36 +1,28 @@
 """Fixtures for browser tests: headless Chromium against the production container.
 
 The production image, the database and the running container come from
-tests/docker/conftest.py (loaded here by path, so they are built the same way).
+tests/docker/conftest.py, so both suites share one build.
 Without Chromium or an engine these tests SKIP; with CI set they FAIL.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-_DOCKER_CONFTEST = Path(__file__).resolve().parents[1] / "docker" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("stageline_tests_docker_fixtures", _DOCKER_CONFTEST)
-assert _spec is not None
-assert _spec.loader is not None
-_docker = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _docker  # dataclasses look their module up there
-_spec.loader.exec_module(_docker)
-
-# Re-exported fixtures: pytest finds them by name in this module.
-api = _docker.api
-production_image = _docker.production_image
-fresh_database_url = _docker.fresh_database_url
-production_server = _docker.production_server
-pytest_terminal_summary = _docker.pytest_terminal_summary
+# The image, database and container fixtures are the docker suite's: one build per session.
+from tests.docker.conftest import (  # noqa: F401 (fixtures are found by name)
+    api,
+    fresh_database_url,
+    production_image,
+    production_server,
+)
+from tests.support import require
 
 REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports" / "e2e"
 CHROMIUM_FLAGS = [
@@ -48,7 +40,7 @@ def chromium_path() -> str:
     """Return the Chromium binary to drive (CHROMIUM_PATH, default /usr/bin/chromium)."""
     path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
     if not (Path(path).is_file() and os.access(path, os.X_OK)) and not shutil.which(path):
-        _docker.require(
+        require(
             f"No Chromium at {path}",
             "install Debian's chromium package or set CHROMIUM_PATH",
         )

@@ -15,11 +15,14 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from tests.pipeline.services import EmptyRunner, engine_available, is_root
+from tests.support import require
+
+__all__ = ["require"]  # re-exported: other suites import it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOT_COPIED = shutil.ignore_patterns(
@@ -40,13 +43,6 @@ NOT_COPIED = shutil.ignore_patterns(
     "results",
 )
 SCRUBBED_PREFIXES = ("CI_", "STAGELINE_", "DOCKER_", "GITLAB_")
-
-
-def require(what: str, fix: str) -> NoReturn:
-    """Fail when CI is set, skip otherwise: ``what`` is missing, ``fix`` says what to do."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{what}; {fix} (CI is set, so this fails instead of skipping)", pytrace=False)
-    pytest.skip(f"{what}; {fix}")
 
 
 @dataclass
