@@ -1,0 +1,85 @@
+"""The tasks reach a dind-like daemon over TLS even with REQUESTS_CA_BUNDLE set (issue 6).
+
+GitLab's build job talks to ``tcp://docker:2376`` with DOCKER_TLS_VERIFY=1 and
+DOCKER_CERT_PATH=/certs/client, and many runners set REQUESTS_CA_BUNDLE to the machine's
+bundle, which does not hold dind's CA. requests then verifies the daemon against that
+bundle instead of dind's CA (docker-py issues 2433, 2598) unless the client ignores the
+environment, as stageline's does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from tests.gitlab.tls import TlsDaemon
+from tests.pipeline.conftest import copy_project, ok, run_task
+
+pytestmark = pytest.mark.docker
+
+MACHINE_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+@pytest.fixture
+def machine_bundle(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Set REQUESTS_CA_BUNDLE to the machine's CA bundle, as on a GitLab runner."""
+    if not MACHINE_BUNDLE.is_file():
+        pytest.skip(f"{MACHINE_BUNDLE} does not exist on this machine")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(MACHINE_BUNDLE))
+    return MACHINE_BUNDLE
+
+
+def tls_environment(daemon: TlsDaemon, bundle: Path) -> dict[str, str]:
+    """Return the build job's Docker variables, pointed at ``daemon``."""
+    return {
+        "DOCKER_HOST": daemon.docker_host,
+        "DOCKER_TLS_VERIFY": "1",
+        "DOCKER_CERT_PATH": str(daemon.client_certs),
+        "REQUESTS_CA_BUNDLE": str(bundle),
+    }
+
+
+def test_a_plain_docker_client_fails_there_because_of_requests_ca_bundle(
+    tls_daemon: TlsDaemon, machine_bundle: Path
+) -> None:
+    environment = tls_environment(tls_daemon, machine_bundle)
+    plain = docker.from_env(environment=environment, version="1.41")
+    with pytest.raises(requests.exceptions.SSLError):
+        plain.ping()
+    # The same client ignoring requests' environment gets through: the bundle is the cause.
+    plain.api.trust_env = False
+    assert plain.ping()
+
+
+def test_build_stages_reaches_the_tls_daemon_despite_requests_ca_bundle(
+    tls_daemon: TlsDaemon,
+    machine_bundle: Path,
+    registry_address: str,
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path / "project")
+    image = f"{registry_address}/gitlab-tls-{uuid.uuid4().hex[:10]}/app"
+    report = tmp_path / "report.json"
+    env = {
+        **tls_environment(tls_daemon, machine_bundle),
+        "CI_REGISTRY_IMAGE": image,
+        "STAGELINE_BUILD_NETWORK": "host",
+        **base_images,
+    }
+    build = ok(
+        run_task(
+            project, "build-stages", "--stage", "build-python", "--report", str(report), env=env
+        )
+    )
+    stages = build.report(report)["stages"]
+    assert [stage["name"] for stage in stages] == ["build-python"]
+    images = docker.APIClient(
+        base_url=tls_daemon.docker_host, tls=tls_daemon.tls_config(), version="1.41"
+    )
+    images.trust_env = False
+    assert images.inspect_image(f"{image}:build-python")["Id"] == stages[0]["image_id"]
