@@ -60,12 +60,15 @@ def plan(
     stages.show_plan(build_plan, config, stages.choose_builder(config, builder), Output())
 
 
-@task(name="pull-stages", help={"stage": STAGE_HELP})
+@task(
+    name="pull-stages",
+    help={"stage": STAGE_HELP, "no_cache": "Pull nothing (the build will not use a cache)."},
+)
 @friendly
-def pull_stages(c: Context, stage: str | None = None) -> None:
+def pull_stages(c: Context, stage: str | None = None, no_cache: bool = False) -> None:
     """Pull every stage's cache sources from the registry; missing ones are skipped."""
     config = settings()
-    _, build_plan = stages.load_plan(config, stage)
+    _, build_plan = stages.load_plan(config, stage, no_cache)
     stages.pull_stages(config, build_plan, Output())
 
 
