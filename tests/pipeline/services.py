@@ -210,7 +210,8 @@ def manifest_digest(registry: str, repository: str, tag: str) -> str | None:
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.headers.get("Docker-Content-Digest")
+            digest: str | None = response.headers.get("Docker-Content-Digest")
+            return digest
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
