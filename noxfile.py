@@ -1,12 +1,14 @@
-"""Nox sessions: the one way to lint, type-check, test, build and run Stageline.
+"""Nox sessions: the one way to lint, type-check, test, build and run this project.
 
 `nox` runs the default sessions (lint, typecheck, tests); `nox -l` lists them all.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
+from shutil import which
 
 import nox
 
@@ -18,6 +20,8 @@ nox.options.reuse_venv = "yes"
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements/local.txt"
 TEST_DIRS = ("tests/web", "tests/stageline")
+# The pipeline on a laptop: .gitlab-ci.yml with the services replaced (nox -s ci_local).
+GITLAB_CI_LOCAL_FILE = ".gitlab-ci-local.yml"
 
 
 def install_requirements(session: nox.Session) -> None:
@@ -50,6 +54,17 @@ def lint(session: nox.Session) -> None:
     targets = session.posargs or ["."]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
+    # GitLab's own schema, bundled with check-jsonschema: works offline.
+    pipelines = existing_paths([".gitlab-ci.yml", GITLAB_CI_LOCAL_FILE])
+    if pipelines:
+        session.run(
+            "check-jsonschema",
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            "--data-transform",
+            "gitlab-ci",
+            *pipelines,
+        )
 
 
 @nox.session
@@ -91,9 +106,10 @@ def serve(session: nox.Session) -> None:
 # message, or fail when CI is set: the check lives once, in tests/docker/conftest.py.
 @nox.session
 def docker(session: nox.Session) -> None:
-    """Build the production image on the Docker engine, test it and print its size."""
+    """Test the image and the stage cache on a real engine and registry; print the size."""
     install_requirements(session)
-    session.run("pytest", "tests/docker", "-m", "docker and not faults", *session.posargs)
+    suites = existing_paths(["tests/docker", "tests/pipeline", "tests/template"])
+    session.run("pytest", *suites, "-m", "docker and not faults", *session.posargs)
 
 
 @nox.session
@@ -101,3 +117,90 @@ def e2e(session: nox.Session) -> None:
     """Open the production container's home page in headless Chromium (reports/e2e/)."""
     install_requirements(session)
     session.run("pytest", "tests/e2e", "-m", "e2e", *session.posargs)
+
+
+# What gitlab-ci-local or .gitlab-ci.yml would otherwise set for the jobs, and this
+# machine's environment may override (credentials pass through the environment as is).
+CI_LOCAL_FORWARDED = (
+    "CI_REGISTRY_IMAGE",
+    "CI_REGISTRY",
+    "CI_DEFAULT_BRANCH",
+    "IMAGE_PREFIX",
+    "PYTHON_IMAGE",
+    "NODE_IMAGE",
+    "DOCKER_HOST",
+    "STAGELINE_BUILD_NETWORK",
+    "JOB_VENV",
+)
+
+
+def ci_local_names_registry(posargs: list[str]) -> bool:
+    """Return whether the build job of `nox -s ci_local -- POSARGS` has an image to push to."""
+    if os.environ.get("CI_REGISTRY_IMAGE") or any("CI_REGISTRY_IMAGE=" in a for a in posargs):
+        return True
+    variables_file = ROOT / ".gitlab-ci-local-variables.yml"
+    return variables_file.is_file() and "CI_REGISTRY_IMAGE" in variables_file.read_text()
+
+
+@nox.session(name="ci_local", venv_backend="none")
+def ci_local(session: nox.Session) -> None:
+    """Run the GitLab pipeline (or the jobs named after --) here with gitlab-ci-local."""
+    missing = [tool for tool in ("gitlab-ci-local", "git", "bash", "rsync") if not which(tool)]
+    if missing:
+        session.error(
+            f"{', '.join(missing)} not found: install them "
+            "(`npm install -g gitlab-ci-local@4.73.0`; git, bash, rsync from your OS)"
+        )
+    runs_build = not session.posargs or "build" in session.posargs
+    if runs_build and not ci_local_names_registry(session.posargs):
+        session.error(
+            "CI_REGISTRY_IMAGE is not set and the build job pushes there: set it to a "
+            "repository you can push to, e.g. CI_REGISTRY_IMAGE=localhost:5000/group/app"
+        )
+    variables = {name: os.environ[name] for name in CI_LOCAL_FORWARDED if os.environ.get(name)}
+    database = os.environ.get("DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if database:
+        variables["DATABASE_URL"] = database
+    session.run(
+        "gitlab-ci-local",
+        "--file",
+        GITLAB_CI_LOCAL_FILE,
+        "--force-shell-executor",
+        "--concurrency",
+        "1",
+        # Under .nox/: out of git's and the Docker build context's way.
+        "--state-dir",
+        ".nox/gitlab-ci-local",
+        *[arg for name, value in variables.items() for arg in ("--variable", f"{name}={value}")],
+        *session.posargs,
+        external=True,
+    )
+
+
+@nox.session
+def gitlab(session: nox.Session) -> None:
+    """Run the pipeline's jobs through gitlab-ci-local and a build against a TLS daemon."""
+    install_requirements(session)
+    session.run("pytest", "tests/gitlab", "-m", "docker", *session.posargs)
+
+
+# tests/template is the template's test of itself: copier leaves it out of a new project,
+# where this session then has nothing to run. The generated project's Docker build test
+# (tests/template/test_generated_build.py, marked docker) belongs to the docker session.
+@nox.session
+def template(session: nox.Session) -> None:
+    """Start a project from the copier template and test it: names, lint, tests, update."""
+    if not (ROOT / "tests" / "template").is_dir():
+        session.skip("no tests/template here: this project was made from the template")
+    install_requirements(session)
+    session.run("pytest", "tests/template", "-m", "template and not docker", *session.posargs)
+
+
+# The benchmark (issue 8): Stageline's stage cache against the single-stage build it
+# replaces, on an empty-cache runner daemon. Needs root, dockerd and `source .ci/env`.
+# `-- --short` is CI's quick proof that it still works (results in reports/bench/).
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmark the stage cache against the single-stage baseline (benchmarks/results/)."""
+    session.install("-r", "requirements/bench.txt")
+    session.run("python", "-m", "benchmarks", *session.posargs)

@@ -41,6 +41,7 @@ ALLOWED_EVERYWHERE = [
     r"\bSTAGELINE_[A-Z_]+",  # the library's settings
     r"\bStageline\w*Error\b",  # the library's exceptions
     r"\(stageline\)",  # headings "Build (stageline)": the library's settings
+    r"\bstageline_\w+",  # the library's metric names (stageline_cache_hit_ratio_<stage>)
 ]
 ALLOWED_IN_FILE = {
     ".dockerignore": [r"^stageline$"],  # the library's directory
@@ -49,6 +50,8 @@ ALLOWED_IN_FILE = {
         r"\bStageline template\b",  # where the project came from
         r"\bStageline is also a \[copier\]",  # the section on the template
         r"^Stageline tags, pushes",  # what the build library does
+        r"\bStageline\b",  # the build tool by name (how the cache works, builders)
+        r"/tmp/stageline-ci/",  # the CI jobs' scratch directory
     ],
     "assets/css/main.css": [r"--stageline-\w+", r"\.stageline\b"],  # demo page CSS names
     "core/templates/core/home.html": [r'class="stageline"'],  # demo page CSS class
