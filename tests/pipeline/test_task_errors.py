@@ -138,3 +138,22 @@ def test_wrong_credentials_name_the_registry_and_user_never_the_password(
     client = docker.from_env()
     client.login("ci-bot", PASSWORD, registry=auth_registry.address)
     assert client.images.get_registry_data(f"{image}:final").id.startswith("sha256:")
+
+
+def test_buildkit_without_buildx_says_how_to_install_it_or_use_classic(
+    tiny: Path, tmp_path: Path
+) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    docker_cli = fake_bin / "docker"
+    docker_cli.write_text(
+        "#!/bin/sh\necho \"docker: 'buildx' is not a docker command.\" >&2\nexit 1\n"
+    )
+    docker_cli.chmod(0o755)
+    env = {"PATH": str(fake_bin)}
+    run = run_task(tiny, "build-stages", "--builder", "buildkit", env=env)
+    assert_clean_failure(
+        run, "no buildx plugin", "apt-get install docker-buildx", "--builder classic"
+    )
+    plan = ok(run_task(tiny, "plan", env=env))
+    assert "builder: classic (auto: the docker CLI has no buildx plugin)" in plan.stdout
