@@ -22,7 +22,7 @@ import pytest
 from tests.gitlab.tls import TlsDaemon
 from tests.pipeline import conftest as pipeline
 from tests.pipeline.conftest import base_environ, copy_project
-from tests.pipeline.services import EmptyRunner, is_root
+from tests.pipeline.services import EmptyRunner, is_root, running
 from tests.support import free_port, require
 
 # The pipeline tests' fixtures, shared: the main engine, the registry, the mirror images.
@@ -119,13 +119,9 @@ def runner(engine: None) -> Iterator[EmptyRunner]:
     if not is_root() or shutil.which("dockerd") is None:
         require("an empty-cache runner needs root and dockerd", "run as root with docker.io")
     bridge, cidr = RUNNER_BRIDGE
-    runner = EmptyRunner(Path("/tmp") / f"stageline-glrunner-{uuid.uuid4().hex[:8]}", bridge, cidr)
-    runner.start()
-    try:
+    root = Path("/tmp") / f"stageline-glrunner-{uuid.uuid4().hex[:8]}"
+    with running(EmptyRunner(root, bridge, cidr)) as runner:
         yield runner
-    finally:
-        runner.stop()
-        shutil.rmtree(runner.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +130,6 @@ def tls_daemon(engine: None) -> Iterator[TlsDaemon]:
     if not is_root() or shutil.which("dockerd") is None or shutil.which("openssl") is None:
         require("a TLS daemon needs root, dockerd and openssl", "run as root with docker.io")
     bridge, cidr = TLS_BRIDGE
-    daemon = TlsDaemon(
-        Path("/tmp") / f"stageline-tls-{uuid.uuid4().hex[:8]}", free_port(), bridge, cidr
-    )
-    daemon.start()
-    try:
+    root = Path("/tmp") / f"stageline-tls-{uuid.uuid4().hex[:8]}"
+    with running(TlsDaemon(root, free_port(), bridge, cidr)) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(daemon.root, ignore_errors=True)

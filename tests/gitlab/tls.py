@@ -10,14 +10,13 @@ data root, exec root, pidfile and bridge, no iptables (builds use the host's net
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
-import docker
 from docker.tls import TLSConfig
 
-from tests.pipeline.services import wait_for
+from tests.pipeline.services import Daemon
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -83,16 +82,13 @@ def make_dind_certs(certs: Path) -> Path:
     return certs
 
 
-class TlsDaemon:
+class TlsDaemon(Daemon):
     """A dockerd that accepts only TLS clients with a certificate from its CA."""
 
     def __init__(self, root: Path, port: int, bridge: str, cidr: str) -> None:
-        self.root = root
+        super().__init__(root, bridge, cidr)
         self.port = port
-        self.bridge = bridge
-        self.cidr = cidr
         self.certs = root / "certs"
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def docker_host(self) -> str:
@@ -115,57 +111,24 @@ class TlsDaemon:
             verify=True,
         )
 
-    def _client(self) -> docker.APIClient:
-        client = docker.APIClient(
-            base_url=self.docker_host, tls=self.tls_config(), version="1.41", timeout=30
-        )
-        client.trust_env = False
-        return client
+    def listen_args(self) -> list[str]:
+        """Return the arguments that make dockerd listen on TLS only, as dind does."""
+        server = self.certs / "server"
+        return [
+            "--tlsverify",
+            f"--tlscacert={server / 'ca.pem'}",
+            f"--tlscert={server / 'cert.pem'}",
+            f"--tlskey={server / 'key.pem'}",
+            "-H",
+            self.docker_host,
+        ]
 
-    def _ensure_bridge(self) -> None:
-        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
-            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
-            subprocess.run(["ip", "addr", "add", self.cidr, "dev", self.bridge], check=True)
-        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+    def client_kwargs(self) -> dict[str, Any]:
+        """Return the docker SDK client arguments: the TCP address and the client TLS."""
+        return {"base_url": self.docker_host, "tls": self.tls_config()}
 
     def start(self) -> None:
-        """Make the certificates, start the daemon and wait until it answers over TLS."""
+        """Make the certificates, then start the daemon and wait until it answers over TLS."""
         self.root.mkdir(parents=True, exist_ok=True)
         make_dind_certs(self.certs)
-        self._ensure_bridge()
-        server = self.certs / "server"
-        log = (self.root / "dockerd.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                "dockerd",
-                "--tlsverify",
-                f"--tlscacert={server / 'ca.pem'}",
-                f"--tlscert={server / 'cert.pem'}",
-                f"--tlskey={server / 'key.pem'}",
-                "-H",
-                self.docker_host,
-                "--data-root",
-                str(self.root / "data"),
-                "--exec-root",
-                str(self.root / "exec"),
-                "--pidfile",
-                str(self.root / "docker.pid"),
-                f"--bridge={self.bridge}",
-                "--iptables=false",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_for(lambda: self._client().ping(), 60, f"the TLS daemon at {self.docker_host}")
-
-    def stop(self) -> None:
-        """Stop the daemon."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+        super().start()

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.pipeline.services import EmptyRunner, engine_available, is_root
+from tests.pipeline.services import EmptyRunner, engine_available, is_root, running
 from tests.support import require
 
 __all__ = ["require"]  # re-exported: other suites import it from here
@@ -125,13 +125,8 @@ def runner(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[E
     """Yield a second daemon standing for a CI runner with an empty cache."""
     if not is_root() or shutil.which("dockerd") is None:
         require("an empty-cache runner needs root and dockerd", "run as root with docker.io")
-    runner = EmptyRunner(Path("/tmp") / f"stageline-runner-{uuid.uuid4().hex[:8]}")
-    runner.start()
-    try:
+    with running(EmptyRunner(Path("/tmp") / f"stageline-runner-{uuid.uuid4().hex[:8]}")) as runner:
         yield runner
-    finally:
-        runner.stop()
-        shutil.rmtree(runner.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

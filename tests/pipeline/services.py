@@ -15,7 +15,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException
@@ -43,24 +46,41 @@ def wait_for(check: object, seconds: float, what: str) -> None:
     raise RuntimeError(f"{what} did not come up within {seconds:.0f} s")
 
 
-class EmptyRunner:
-    """A second dockerd on its own socket, bridge and data root; purge empties it."""
+class Daemon:
+    """A dockerd of a test's own: socket, bridge, data and exec roots; no iptables.
+
+    Builds on it need the host's network (``STAGELINE_BUILD_NETWORK=host``): without
+    iptables its bridge has no NAT. Subclasses change how it listens.
+    """
 
     def __init__(self, root: Path, bridge: str = "docker1", cidr: str = "172.29.0.1/24") -> None:
         self.root = root
         self.bridge = bridge
         self.cidr = cidr
-        self.socket = root / "docker.sock"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def docker_host(self) -> str:
         """Return the DOCKER_HOST value that reaches this daemon."""
-        return f"unix://{self.socket}"
+        return f"unix://{self.root / 'docker.sock'}"
+
+    def listen_args(self) -> list[str]:
+        """Return the dockerd arguments that say where and how it listens."""
+        return ["-H", self.docker_host]
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Return the docker SDK client arguments that reach this daemon."""
+        return {"base_url": self.docker_host}
+
+    def api(self) -> docker.APIClient:
+        """Return a low-level client of this daemon that ignores requests' environment."""
+        api = docker.APIClient(version="1.41", timeout=300, **self.client_kwargs())
+        api.trust_env = False
+        return api
 
     def client(self) -> docker.DockerClient:
         """Return a client of this daemon."""
-        client = docker.DockerClient(base_url=self.docker_host, version="1.41", timeout=300)
+        client = docker.DockerClient(version="1.41", timeout=300, **self.client_kwargs())
         client.api.trust_env = False
         return client
 
@@ -78,22 +98,18 @@ class EmptyRunner:
         self.process = subprocess.Popen(
             [
                 "dockerd",
-                "--data-root",
-                str(self.root / "data"),
-                "--exec-root",
-                str(self.root / "exec"),
-                "--pidfile",
-                str(self.root / "docker.pid"),
-                "-H",
-                self.docker_host,
+                *self.listen_args(),
+                "--data-root", str(self.root / "data"),
+                "--exec-root", str(self.root / "exec"),
+                "--pidfile", str(self.root / "docker.pid"),
                 f"--bridge={self.bridge}",
                 "--iptables=false",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-        )
-        wait_for(lambda: self.client().ping(), 60, f"the runner daemon at {self.docker_host}")
+        )  # fmt: skip
+        wait_for(lambda: self.api().ping(), 60, f"the daemon at {self.docker_host}")
 
     def stop(self) -> None:
         """Stop the daemon (its data is left for the next start)."""
@@ -105,6 +121,24 @@ class EmptyRunner:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+D = TypeVar("D", bound=Daemon)
+
+
+@contextmanager
+def running(daemon: D) -> Iterator[D]:
+    """Start ``daemon``, yield it, then stop it and delete its data."""
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
+
+
+class EmptyRunner(Daemon):
+    """A CI runner whose Docker cache is empty: purge() removes every container and image."""
 
     def purge(self) -> None:
         """Remove every container and image: a runner with an empty cache."""
