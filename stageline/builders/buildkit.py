@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -44,6 +45,8 @@ INSTALL_HINT = (
     "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; "
     "Docker Desktop has it), or use --builder classic."
 )
+# How long an interrupted ``docker buildx build`` gets to cancel before it is killed.
+CANCEL_GRACE_SECONDS = 10
 CACHE_EXPORT_NOTE = (
     "registry cache export (--cache-to) is not used: the engine's built-in BuildKit "
     "(docker driver) cannot export it; each stage tag carries inline cache instead."
@@ -69,6 +72,23 @@ def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
     if result.returncode != 0:
         return "the docker CLI has no buildx plugin"
     return None
+
+
+def cancel_build(process: subprocess.Popen[bytes]) -> None:
+    """Cancel a running ``docker buildx build`` as Ctrl-C would, and wait until it is gone.
+
+    When SIGINT reaches only this process (``kill -INT``, a job runner), buildx would
+    otherwise finish the build in the background and tag the stage after the task said
+    it was interrupted.
+    """
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=CANCEL_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass
@@ -272,9 +292,13 @@ class BuildkitBuilder:
             # Write the context while reading the output, so neither pipe can fill up.
             sender = threading.Thread(target=send_context, daemon=True)
             sender.start()
-            for raw in process.stdout:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                log.read(line)
-                output.line(line)
+            try:
+                for raw in process.stdout:
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
+                    log.read(line)
+                    output.line(line)
+            except BaseException:
+                cancel_build(process)  # KeyboardInterrupt: no build may outlive the task
+                raise
             sender.join()
             return process.wait()
