@@ -1,0 +1,117 @@
+"""Ctrl-C during a build step: non-zero exit, nothing tagged or pushed, nothing left over.
+
+SIGINT goes to the task's process only (``kill -INT PID``, as some job runners send
+it): the harder case, since a terminal's Ctrl-C would also reach ``docker buildx``.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from docker.errors import ImageNotFound
+
+from tests.faults.conftest import (
+    Runner,
+    processes_mentioning,
+    require_builder,
+    run_task_until,
+    task_env,
+    whole_tags,
+)
+from tests.pipeline.conftest import ok, run_task
+from tests.pipeline.services import LoopbackRegistry, registry_tags
+from tests.pipeline.test_task_errors import make_project
+
+pytestmark = pytest.mark.faults
+
+# SLEEP_SECONDS is a global build argument, so the environment sets it (60 while the
+# test interrupts the step, 1 for the rerun). The step prints a marker computed by the
+# shell, which the echoed command line does not contain.
+SLOW_DOCKERFILE = """\
+ARG PYTHON_IMAGE=python:3.13-slim
+ARG SLEEP_SECONDS=60
+FROM ${PYTHON_IMAGE} AS base
+RUN echo base-ready > /base.txt
+FROM base AS slow
+ARG SLEEP_SECONDS
+RUN echo "sleeping-$((6 * 7))" && sleep "$SLEEP_SECONDS"
+FROM slow AS final
+COPY hello.txt /hello.txt
+"""
+CLEANUP_SECONDS = 30
+
+
+def interrupt(process: subprocess.Popen[str]) -> None:
+    """Send SIGINT to the task once its step has surely started."""
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+
+
+def settled(check: Callable[[], list[str]], seconds: float) -> list[str]:
+    """Return ``check()`` once it is empty, or what it still returns after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = check()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def containers_of(runner: Runner) -> list[str]:
+    """Return the runner's containers, running or stopped, one line each."""
+    return [f"{c['Id'][:12]} {c['Image']} {c['Status']}" for c in runner.containers()]
+
+
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_works(
+    builder: str,
+    runner: Runner,
+    registry: Callable[..., LoopbackRegistry],
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    require_builder(builder)
+    service = registry()
+    repository = f"faults/interrupt-{builder}"
+    image = f"{service.address}/{repository}"
+    env = task_env(runner, base_images, image, builder=builder, SLEEP_SECONDS="60")
+    project = make_project(tmp_path / "project", SLOW_DOCKERFILE)
+
+    build, fired = run_task_until(
+        project,
+        "build-stages",
+        env=env,
+        when=lambda line: line.endswith("sleeping-42"),
+        then=interrupt,
+        timeout=120,
+    )
+    assert fired, f"the slow step never ran:\n{build.output[-3000:]}"
+    assert build.returncode != 0
+    assert "Traceback" not in build.output
+    assert "interrupted" in build.stderr
+    # Nothing keeps building in the background (it would tag the stage later; the one
+    # that would sleeps 60 s) ...
+    assert settled(lambda: processes_mentioning(image), 5) == []
+    # ... no build container is left on the daemon, and nothing was tagged or pushed.
+    assert settled(lambda: containers_of(runner), CLEANUP_SECONDS) == []
+    api = runner.api()
+    for tag in ("slow", "final", "cafe0001"):
+        with pytest.raises(ImageNotFound):
+            api.inspect_image(f"{image}:{tag}")
+    assert registry_tags(service.address, repository) == set()
+
+    rerun = {**env, "SLEEP_SECONDS": "1"}
+    ok(run_task(project, "build-stages", env=rerun))
+    ok(run_task(project, "push-stages", env=rerun))
+    assert whole_tags(service.address, repository) == {
+        "base",
+        "slow",
+        "final",
+        "cafe0001",
+        "latest",
+    }

@@ -1,0 +1,180 @@
+"""The registry or the daemon goes away in the middle of a task; branches build at once.
+
+Each test builds a tiny two-stage project on the faults' own runner daemon and talks
+to a registry of its own, which it stops and starts while the tasks run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.faults.conftest import (
+    Runner,
+    config_digest,
+    file_in_image,
+    run_task_until,
+    task_env,
+    whole_tags,
+)
+from tests.pipeline.conftest import TaskRun, ok, run_task
+from tests.pipeline.services import LoopbackRegistry, manifest_digest
+from tests.pipeline.test_task_errors import assert_clean_failure, make_project
+
+pytestmark = pytest.mark.faults
+
+DEFAULT_TAGS = {"base", "final", "cafe0001", "latest"}
+
+
+@pytest.fixture(scope="module")
+def shared(registry: Callable[..., LoopbackRegistry]) -> LoopbackRegistry:
+    """Return a registry the tests that do not stop it share (one repository each)."""
+    return registry()
+
+
+def repository_of(image: str) -> tuple[str, str]:
+    """Return ``(registry, repository)`` of an image name."""
+    registry, repository = image.split("/", 1)
+    return registry, repository
+
+
+def test_registry_stopped_mid_push_fails_naming_it_and_the_rerun_leaves_whole_tags(
+    runner: Runner,
+    registry: Callable[..., LoopbackRegistry],
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # A registry of its own with no layers yet: the first stage's base layer (about
+    # 160 MB) is still uploading when its small layer shows as pushed.
+    service = registry()
+    image = f"{service.address}/faults/push"
+    env = task_env(runner, base_images, image, STAGELINE_PUSH_RETRIES="2")
+    project = make_project(tmp_path / "project")
+    ok(run_task(project, "build-stages", env=env))
+
+    push, stopped = run_task_until(
+        project,
+        "push-stages",
+        env=env,
+        when=lambda line: line.endswith(": pushed"),
+        then=lambda _: service.stop(),
+    )
+    assert stopped, f"no layer was pushed:\n{push.output[-3000:]}"
+    assert_clean_failure(push, f"registry {service.address}", "after 3 attempts", "rerun")
+    assert "retrying in 1 s" in push.stderr
+    assert "retrying in 2 s" in push.stderr
+
+    service.start()
+    registry_address, repository = repository_of(image)
+    whole_tags(registry_address, repository)  # whatever the broken push left is whole
+    ok(run_task(project, "push-stages", env=env))
+    assert whole_tags(registry_address, repository) == DEFAULT_TAGS
+
+
+def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
+    runner: Runner,
+    registry: Callable[..., LoopbackRegistry],
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    service = registry()  # its own: this test stops it
+    image = f"{service.address}/faults/pull"
+    env = task_env(runner, base_images, image)
+    project = make_project(tmp_path / "project")
+    ok(run_task(project, "build-stages", env=env))
+    ok(run_task(project, "push-stages", env=env))
+    runner.daemon.purge()  # an empty runner: everything must come from the registry
+
+    pull, stopped = run_task_until(
+        project,
+        "pull-stages",
+        env=env,
+        when=lambda line: line.startswith("==> pull "),
+        then=lambda _: service.stop(),
+    )
+    assert stopped
+    assert pull.returncode == 0, pull.output[-3000:]
+    assert "Traceback" not in pull.output
+    warnings = [line for line in pull.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings, pull.output
+    for warning in warnings:
+        assert f"from {service.address}" in warning
+        assert "building without this cache source" in warning
+
+    ok(run_task(project, "build-stages", env=env))
+    hello = (project / "hello.txt").read_text()
+    assert file_in_image(runner, f"{image}:final", "/hello.txt") == hello
+    assert file_in_image(runner, f"{image}:cafe0001", "/base.txt") == "base-ready\n"
+
+
+def test_a_daemon_restart_between_build_and_push_does_not_break_the_push(
+    runner: Runner,
+    shared: LoopbackRegistry,
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    image = f"{shared.address}/faults/restart"
+    env = task_env(runner, base_images, image)
+    project = make_project(tmp_path / "project")
+    report = tmp_path / "report.json"
+    build = ok(run_task(project, "build-stages", "--report", str(report), env=env))
+
+    runner.restart()
+
+    ok(run_task(project, "push-stages", env=env))
+    registry_address, repository = repository_of(image)
+    assert whole_tags(registry_address, repository) == DEFAULT_TAGS
+    final_id = build.report(report)["stages"][-1]["image_id"]
+    assert config_digest(registry_address, repository, "final") == final_id
+
+
+def test_two_branches_building_at_once_keep_their_own_tags_and_the_default_ones(
+    runner: Runner,
+    shared: LoopbackRegistry,
+    base_images: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    image = f"{shared.address}/faults/branches"
+    registry_address, repository = repository_of(image)
+    main = make_project(tmp_path / "main")
+    main_env = task_env(runner, base_images, image)
+    ok(run_task(main, "build-stages", env=main_env))
+    ok(run_task(main, "push-stages", env=main_env))
+    before = {tag: manifest_digest(registry_address, repository, tag) for tag in DEFAULT_TAGS}
+
+    branches = {"feature-a": "aaaa1111", "feature-b": "bbbb2222"}
+    projects = {ref: make_project(tmp_path / ref) for ref in branches}
+    runs: dict[str, list[TaskRun]] = {ref: [] for ref in branches}
+
+    def build_and_push(ref: str) -> None:
+        env = task_env(runner, base_images, image, ref=ref, sha=branches[ref])
+        report = str(tmp_path / f"{ref}.json")
+        runs[ref].append(run_task(projects[ref], "build-stages", "--report", report, env=env))
+        if runs[ref][0].returncode == 0:
+            runs[ref].append(run_task(projects[ref], "push-stages", env=env))
+
+    threads = [threading.Thread(target=build_and_push, args=(ref,)) for ref in branches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for ref in branches:
+        assert len(runs[ref]) == 2, f"{ref} did not get to push"
+        for run in runs[ref]:
+            ok(run)
+
+    after = {tag: manifest_digest(registry_address, repository, tag) for tag in DEFAULT_TAGS}
+    assert after == before
+    branch_tags = {f"{stage}--{ref}" for stage in ("base", "final") for ref in branches}
+    assert whole_tags(registry_address, repository) == DEFAULT_TAGS | branch_tags | set(
+        branches.values()
+    )
+    for ref, sha in branches.items():
+        built = runs[ref][0].report(tmp_path / f"{ref}.json")["stages"][-1]["image_id"]
+        assert config_digest(registry_address, repository, f"final--{ref}") == built
+        assert config_digest(registry_address, repository, sha) == built
+        hello = (projects[ref] / "hello.txt").read_text()
+        assert file_in_image(runner, built, "/hello.txt") == hello
