@@ -1,6 +1,6 @@
 """Nox sessions: the one way to lint, type-check, test, build and run this project.
 
-`nox` runs the default sessions (lint, typecheck, tests); `nox -l` lists them all.
+`nox` runs every test session (`nox -l` marks them with *); `nox -s NAME` runs one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,19 @@ from shutil import which
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+# `nox` runs every test session. Those that need a Docker engine, a registry, a browser or
+# gitlab-ci-local skip with a message when those are missing (and fail when CI is set).
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "js",
+    "docker",
+    "e2e",
+    "gitlab",
+    "template",
+    "faults",
+]
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 
@@ -203,4 +215,14 @@ def template(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark the stage cache against the single-stage baseline (benchmarks/results/)."""
     session.install("-r", "requirements/bench.txt")
+    session.run("pytest", "tests/bench", "-q")  # the measures, before spending minutes
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+# Needs root, dockerd, docker-registry and the loopback mirror (.ci/start-services,
+# .ci/build-base-images, `source .ci/env`): without them the tests skip, or fail with CI set.
+@nox.session
+def faults(session: nox.Session) -> None:
+    """Stop registries and the daemon mid-task, feed bad input and hunt for leaked secrets."""
+    install_requirements(session)
+    session.run("pytest", "tests/faults", "-m", "faults", *session.posargs)
