@@ -61,11 +61,12 @@ def mypy_files() -> list[str]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint and check formatting with ruff."""
+    """Lint Python (ruff), the Dockerfile (hadolint) and .gitlab-ci.yml (GitLab's schema)."""
     install_requirements(session)
     targets = session.posargs or ["."]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
+    session.run("hadolint", *existing_paths(["Dockerfile"]))
     # GitLab's own schema, bundled with check-jsonschema: works offline.
     pipelines = existing_paths([".gitlab-ci.yml", GITLAB_CI_LOCAL_FILE])
     if pipelines:
