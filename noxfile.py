@@ -109,12 +109,6 @@ def serve(session: nox.Session) -> None:
     session.run("python", "manage.py", "runserver", *(session.posargs or ["127.0.0.1:8000"]))
 
 
-# ---------------------------------------------------------------------------------------
-# Sessions added by other parts of the project go below: docker, e2e, template, faults,
-# bench. Reuse install_requirements() and build_front_end(); keep one-line docstrings.
-# ---------------------------------------------------------------------------------------
-
-
 # Without a Docker engine (or Chromium) the tests of these two sessions skip with a
 # message, or fail when CI is set: the check lives once, in tests/docker/conftest.py.
 @nox.session
@@ -209,12 +203,15 @@ def template(session: nox.Session) -> None:
     session.run("pytest", "tests/template", "-m", "template and not docker", *session.posargs)
 
 
-# The benchmark (issue 8): Stageline's stage cache against the single-stage build it
-# replaces, on an empty-cache runner daemon. Needs root, dockerd and `source .ci/env`.
-# `-- --short` is CI's quick proof that it still works (results in reports/bench/).
+# The benchmark of the stage cache against the single-stage build it replaces, on an
+# empty-cache runner daemon. Needs root, dockerd and `source .ci/env`. `-- --short` is CI's
+# quick proof that it still works (results in reports/bench/). The template's own tool:
+# a project started from it has no benchmarks/.
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmark the stage cache against the single-stage baseline (benchmarks/results/)."""
+    if not (ROOT / "benchmarks").is_dir():
+        session.skip("no benchmarks/ here: this project was made from the template")
     session.install("-r", "requirements/bench.txt")
     session.run("pytest", "tests/bench", "-q")  # the measures, before spending minutes
     session.run("python", "-m", "benchmarks", *session.posargs)
