@@ -1,0 +1,166 @@
+"""The benchmark's own registry, and the bytes that cross it, read from its access log.
+
+The registry is a :class:`~tests.pipeline.services.LoopbackRegistry` on a port of its
+own, so nothing else talks to it. Its access log (combined log format, on by default
+in distribution 2.8) records every request with the response's size in bytes:
+
+* bytes pulled: the sum of the response sizes of ``GET /v2/<repo>/blobs/<digest>``
+  answered 200 (layers and image configs; manifests are left out, they are a few kB).
+  This counts what a runner really downloaded, whoever asked: ``docker pull``, the
+  classic builder pulling a base image, or BuildKit reading an inline cache.
+* bytes pushed: the sizes of the blobs whose upload completed, i.e. ``PUT
+  /v2/<repo>/blobs/uploads/<id>?digest=<digest>`` answered 201. A blob the registry
+  already had is never uploaded (the engine asks first), so it does not count.
+
+The base images are copied into this registry once, so that their download is counted
+like any other layer (as on a CI runner whose cache is empty).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.pipeline.services import MANIFEST_TYPES, LoopbackRegistry
+
+# 127.0.0.1 - - [date] "GET /v2/x/blobs/sha256:... HTTP/1.1" 200 1234 "" "docker/20.10"
+ACCESS_RE = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) (?P<size>\d+|-)'
+)
+BLOB_GET_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
+UPLOAD_PUT_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/uploads/[^/?]+$")
+
+
+@dataclass
+class Traffic:
+    """Blobs that crossed the registry in one stretch of its access log."""
+
+    pulled_bytes: int = 0
+    pulled_blobs: int = 0
+    # (repository, digest) of every completed upload, in order.
+    uploads: list[tuple[str, str]] = field(default_factory=list)
+
+
+def read_traffic(lines: list[str]) -> Traffic:
+    """Return the blob downloads and completed uploads in ``lines`` of the access log."""
+    traffic = Traffic()
+    for line in lines:
+        match = ACCESS_RE.search(line)
+        if not match:
+            continue
+        url = urllib.parse.urlsplit(match["uri"])
+        status = int(match["status"])
+        if match["method"] == "GET" and status == 200 and BLOB_GET_RE.match(url.path):
+            size = match["size"]
+            traffic.pulled_bytes += int(size) if size != "-" else 0
+            traffic.pulled_blobs += 1
+        elif match["method"] == "PUT" and status == 201:
+            upload = UPLOAD_PUT_RE.match(url.path)
+            digest = urllib.parse.parse_qs(url.query).get("digest", [""])[0]
+            if upload and digest:
+                traffic.uploads.append((upload["repo"], digest))
+    return traffic
+
+
+class BenchRegistry:
+    """A loopback registry for the benchmark alone, with byte counting."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.server = LoopbackRegistry(root, port)
+        self.log_path = root.parent / f"registry-{port}.log"
+        self._offset = 0
+
+    @property
+    def address(self) -> str:
+        """Return host:port as used in image names."""
+        return self.server.address
+
+    def start(self) -> None:
+        """Start the registry (fails if the port is taken)."""
+        if self.server.answers():
+            raise RuntimeError(
+                f"port {self.server.port} already has a registry: choose another with --port."
+            )
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.server.start()
+
+    def stop(self) -> None:
+        """Stop the registry."""
+        self.server.stop()
+
+    def mark(self) -> None:
+        """Start a new stretch of the access log: later reads see only what follows."""
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def traffic(self) -> Traffic:
+        """Return the blob traffic since the last :meth:`mark`, and mark again."""
+        if not self.log_path.exists():
+            return Traffic()
+        with self.log_path.open("rb") as log:
+            log.seek(self._offset)
+            data = log.read()
+        self._offset += len(data)
+        return read_traffic(data.decode("utf-8", "replace").splitlines())
+
+    def _request(
+        self, path: str, method: str = "GET", data: bytes | None = None, **headers: str
+    ) -> tuple[bytes, dict[str, str]]:
+        request = urllib.request.Request(
+            f"http://{self.address}{path}", data=data, method=method, headers=headers
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.read(), dict(response.headers.items())
+
+    def blob_size(self, repository: str, digest: str) -> int:
+        """Return the size in bytes of a blob of ``repository``."""
+        _, headers = self._request(f"/v2/{repository}/blobs/{digest}", method="HEAD")
+        return int(headers.get("Content-Length", "0"))
+
+    def config_digest(self, repository: str, tag: str) -> str | None:
+        """Return the config blob digest of ``repository:tag`` (None if it has none)."""
+        body, _ = self._request(f"/v2/{repository}/manifests/{tag}", Accept=MANIFEST_TYPES)
+        manifest = json.loads(body)
+        config = manifest.get("config") or {}
+        return str(config["digest"]) if "digest" in config else None
+
+    def copy_image(self, source: str, repository: str, tag: str) -> str:
+        """Copy ``source`` (``host:port/repo:tag``, plain HTTP) here; return the new ref."""
+        host, _, rest = source.partition("/")
+        src_repo, _, src_tag = rest.rpartition(":")
+        base = f"http://{host}/v2/{src_repo}"
+        request = urllib.request.Request(
+            f"{base}/manifests/{src_tag}", headers={"Accept": MANIFEST_TYPES}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            manifest_bytes = response.read()
+            media_type = response.headers.get("Content-Type", "")
+        manifest = json.loads(manifest_bytes)
+        if "layers" not in manifest:
+            raise RuntimeError(f"{source} is not a single-platform image manifest")
+        for blob in [manifest["config"], *manifest["layers"]]:
+            digest = blob["digest"]
+            with urllib.request.urlopen(f"{base}/blobs/{digest}", timeout=600) as response:
+                content = response.read()
+            _, headers = self._request(f"/v2/{repository}/blobs/uploads/", method="POST")
+            location = headers["Location"]
+            separator = "&" if "?" in location else "?"
+            if not location.startswith("http"):
+                location = f"http://{self.address}{location}"
+            put = urllib.request.Request(
+                f"{location}{separator}digest={digest}",
+                data=content,
+                method="PUT",
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            urllib.request.urlopen(put, timeout=600).close()
+        self._request(
+            f"/v2/{repository}/manifests/{tag}",
+            method="PUT",
+            data=manifest_bytes,
+            **{"Content-Type": media_type},
+        )
+        return f"{self.address}/{repository}:{tag}"

@@ -1,0 +1,260 @@
+"""Run the benchmark: `python -m benchmarks [--short]` (what `nox -s bench` calls).
+
+For each repetition: a fresh copy of the project and fresh repositories; then for each
+scenario in order, its change, then one run per variant (interleaved, so a busy moment
+on the machine hits every variant alike). Writes results.md, results.json, chart.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks.pipeline import VARIANTS, Pipeline, RunResult
+from benchmarks.registry import BenchRegistry
+from benchmarks.results import runs_from_json, write_results
+from benchmarks.scenarios import SCENARIOS
+from tests.pipeline.conftest import REPO_ROOT, copy_project
+from tests.pipeline.services import EmptyRunner, engine_available, is_root
+
+# Not the other runner daemons' bridges (docker1, docker2) or the main one (docker0).
+RUNNER_BRIDGE = "docker3"
+RUNNER_CIDR = "172.31.0.1/24"
+# Short mode (CI's proof that the benchmark still works, one repetition, under six
+# minutes on 2 cores): the cold and no-change runs of the baseline and of Stageline with
+# BuildKit. That drives both kinds of pipeline, the byte counting and every result file;
+# the classic builder runs the same Stageline tasks with another STAGELINE_BUILDER.
+SHORT_VARIANTS = {
+    "buildkit": ["cold", "no-change"],
+    "baseline": ["cold", "no-change"],
+}
+
+
+# What results.json keeps about the run besides the runs, summary and targets.
+META_KEYS = ("command", "date", "mode", "repetitions", "machine", "plan", "wall_seconds")
+
+
+class BenchError(Exception):
+    """A foreseeable reason the benchmark cannot run; the message says what to do."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Return the command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="one repetition of a subset (CI's check that it still works); "
+        "writes to reports/bench/ unless --output is given",
+    )
+    parser.add_argument(
+        "--repetitions", type=int, default=None, help="runs per scenario (default 3; short: 1)"
+    )
+    parser.add_argument("--output", type=Path, default=None, help="folder for the results")
+    parser.add_argument(
+        "--port", type=int, default=5055, help="loopback port of the benchmark's own registry"
+    )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run nothing: write the results again from a results.json (into its folder)",
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated subset of {','.join(VARIANTS)} (full mode)",
+    )
+    return parser.parse_args(argv)
+
+
+def check_environment(variants: list[str]) -> dict[str, str]:
+    """Return the base images; raise BenchError naming what is missing and how to get it."""
+    images = {name: os.environ.get(name, "") for name in ("PYTHON_IMAGE", "NODE_IMAGE")}
+    if not all(images.values()):
+        raise BenchError(
+            "PYTHON_IMAGE and NODE_IMAGE are not set: run `.ci/start-services && "
+            ".ci/build-base-images && source .ci/env` first."
+        )
+    for name, image in images.items():
+        host = image.split("/", 1)[0]
+        if not (host.startswith("localhost:") or host.startswith("127.")):
+            raise BenchError(
+                f"{name}={image} is not in a loopback registry; the benchmark copies the base "
+                "images from one (`source .ci/env` sets them)."
+            )
+    if not is_root() or shutil.which("dockerd") is None:
+        raise BenchError(
+            "the empty-cache runner needs root and dockerd (apt-get install docker.io)."
+        )
+    if shutil.which("docker") is None:
+        raise BenchError("the docker CLI is not on PATH (apt-get install docker.io).")
+    if not (shutil.which("docker-registry") or shutil.which("registry")):
+        raise BenchError("docker-registry is not installed (apt-get install docker-registry).")
+    if "buildkit" in variants:
+        result = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False)
+        if result.returncode != 0:
+            raise BenchError(
+                "docker buildx is missing: run .ci/install-packages, or --variants "
+                "classic,baseline."
+            )
+    return images
+
+
+def machine_info(runner: EmptyRunner) -> dict[str, str]:
+    """Return what the machine is: OS, CPU, cores, memory, Docker Engine version."""
+    os_name = platform.platform()
+    release = Path("/etc/os-release")
+    if release.exists():
+        for line in release.read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                os_name = line.split("=", 1)[1].strip('"')
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown memory"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f"{kib / 2**20:.0f} GiB RAM"
+    version = str(runner.client().version().get("Version", "unknown"))
+    return {
+        "os": os_name,
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "docker": version,
+    }
+
+
+def plan_runs(short: bool, variants: list[str]) -> dict[str, list[str]]:
+    """Return, per variant, the scenarios to run."""
+    if short:
+        return {v: s for v, s in SHORT_VARIANTS.items() if v in variants}
+    return {variant: [s.name for s in SCENARIOS] for variant in variants}
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Run every repetition and write the results; return the output folder."""
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise BenchError(f"unknown variant(s) {', '.join(unknown)}; use {', '.join(VARIANTS)}.")
+    repetitions = args.repetitions or (1 if args.short else 3)
+    output = args.output or REPO_ROOT / ("reports/bench" if args.short else "benchmarks/results")
+    base_images = check_environment(variants)
+    reason = engine_available(os.environ.get("DOCKER_HOST"))
+    if reason:
+        raise BenchError(f"no Docker engine answers ({reason}): start one (.ci/start-services).")
+    plan = plan_runs(args.short, variants)
+
+    run_id = uuid.uuid4().hex[:8]
+    work = Path("/tmp") / f"stageline-bench-{run_id}"
+    registry = BenchRegistry(work / "registry", args.port)
+    runner = EmptyRunner(work / "runner", bridge=RUNNER_BRIDGE, cidr=RUNNER_CIDR)
+    print(f"==> benchmark {run_id}: work folder {work}", flush=True)
+    started = time.monotonic()
+    failed = True
+    try:
+        registry.start()
+        mirrored = {
+            name: registry.copy_image(image, f"mirror/{name.lower()}", "bench")
+            for name, image in base_images.items()
+        }
+        runner.start()
+        pipeline = Pipeline(runner, registry, mirrored, work / "logs")
+        machine = machine_info(runner)
+        runs: list[RunResult] = []
+        for repetition in range(1, repetitions + 1):
+            project = copy_project(work / f"project-{repetition}")
+            for index, scenario in enumerate(SCENARIOS):
+                scenario.change(project, repetition)
+                for variant, scenarios in plan.items():
+                    if scenario.name not in scenarios:
+                        continue
+                    image = f"{registry.address}/bench-{run_id}-r{repetition}/{variant}"
+                    sha = f"r{repetition}s{index}"
+                    print(f"==> run {repetition}/{repetitions}: {scenario.name}, {variant}")
+                    result = pipeline.run(variant, scenario.name, repetition, project, image, sha)
+                    runs.append(result)
+                    print(
+                        f"    {result.seconds:.1f} s (pull {result.pull_seconds:.1f}, build "
+                        f"{result.build_seconds:.1f}, push {result.push_seconds:.1f}); "
+                        + ", ".join(f"{s.name} {s.cached}/{s.steps}" for s in result.stages)
+                        + f"; pulled {result.pulled_bytes / 1e6:.1f} MB, pushed "
+                        f"{result.pushed_bytes / 1e6:.1f} MB ({result.layers_pushed} layers)",
+                        flush=True,
+                    )
+        meta: dict[str, Any] = {
+            "command": "nox -s bench -- --short" if args.short else "nox -s bench",
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "mode": "short" if args.short else "full",
+            "repetitions": repetitions,
+            "machine": machine,
+            "plan": plan,
+            "wall_seconds": round(time.monotonic() - started, 1),
+        }
+        write_results(output, meta, runs)
+        failed = False
+    finally:
+        runner.stop()
+        registry.stop()
+        if failed:
+            print(f"==> logs kept in {work}/logs", file=sys.stderr)
+            shutil.rmtree(work / "runner", ignore_errors=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"==> done in {time.monotonic() - started:.0f} s; results in {output}", flush=True)
+    print((output / "results.md").read_text(), flush=True)
+    return output
+
+
+def render(path: Path) -> int:
+    """Write results.md, results.json and chart.png again from the runs in ``path``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        runs = runs_from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: cannot read runs from {path} ({exc}); give a results.json.", file=sys.stderr)
+        return 1
+    meta = {key: data[key] for key in META_KEYS if key in data}
+    write_results(path.parent, meta, runs)
+    print(f"==> wrote {path.parent}/results.md, results.json, chart.png")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; a foreseeable failure prints one line and returns 1."""
+    args = parse_args(argv)
+    if args.render:
+        return render(args.render)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress lines show up in CI logs
+    try:
+        run(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (AssertionError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
+        print(f"error: the benchmark failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
