@@ -29,7 +29,13 @@ from docker import APIClient
 
 from stageline.builders.buildkit import INSTALL_HINT, buildkit_missing_reason
 from tests.pipeline.conftest import TaskRun, base_environ, base_images, engine  # noqa: F401
-from tests.pipeline.services import MANIFEST_TYPES, EmptyRunner, LoopbackRegistry, registry_tags
+from tests.pipeline.services import (
+    MANIFEST_TYPES,
+    EmptyRunner,
+    LoopbackRegistry,
+    registry_tags,
+    running,
+)
 from tests.support import require
 
 RUNNER_BRIDGE = "docker4"
@@ -90,26 +96,9 @@ def runner(engine: None) -> Iterator[Runner]:  # noqa: F811 (the engine fixture 
     """Yield the faults' own runner daemon, stopped and deleted at the end."""
     if os.geteuid() != 0 or shutil.which("dockerd") is None:
         require("the runner daemon needs root and dockerd", "run as root with docker.io installed")
-    daemon = QuickPullRunner(
-        Path("/tmp") / f"stageline-faults-{uuid.uuid4().hex[:8]}",
-        bridge=RUNNER_BRIDGE,
-        cidr=RUNNER_CIDR,
-    )
-    daemon.start()
-    try:
+    root = Path("/tmp") / f"stageline-faults-{uuid.uuid4().hex[:8]}"
+    with running(QuickPullRunner(root, bridge=RUNNER_BRIDGE, cidr=RUNNER_CIDR)) as daemon:
         yield Runner(daemon)
-    finally:
-        daemon.stop()
-        unmount_under(daemon.root)
-        shutil.rmtree(daemon.root, ignore_errors=True)
-
-
-def unmount_under(root: Path) -> None:
-    """Unmount what a stopped daemon left mounted under ``root`` (its netns file)."""
-    mounts = Path("/proc/mounts").read_text().splitlines()
-    points = [line.split()[1] for line in mounts if len(line.split()) > 1]
-    for point in sorted((p for p in points if p.startswith(f"{root}/")), reverse=True):
-        subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
 
 
 def require_builder(builder: str) -> None:

@@ -121,6 +121,10 @@ class Daemon:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        # dockerd leaves its network namespace file mounted; unmount it so the root can go.
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for point in sorted((m for m in mounts if m.startswith(f"{self.root}/")), reverse=True):
+            subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
 
 
 D = TypeVar("D", bound=Daemon)
@@ -141,8 +145,21 @@ class EmptyRunner(Daemon):
     """A CI runner whose Docker cache is empty: purge() removes every container and image."""
 
     def purge(self) -> None:
-        """Remove every container and image: a runner with an empty cache."""
+        """Empty every cache: containers, images, BuildKit's build cache and layer origins.
+
+        Images are the classic builder's cache; BuildKit keeps its own beside them; and
+        the engine remembers which repository each layer came from (a later push would
+        mount instead of upload). A fresh CI runner has none of them.
+        """
         client = self.client()
+        self._remove_all(client)
+        client.api.prune_builds(all=True)
+        distribution = self.root / "data" / "image" / "overlay2" / "distribution"
+        for kind in ("diffid-by-digest", "v2metadata-by-diffid"):
+            shutil.rmtree(distribution / kind, ignore_errors=True)
+
+    @staticmethod
+    def _remove_all(client: docker.DockerClient) -> None:
         for container in client.containers.list(all=True):
             container.remove(force=True)
         # Children before parents: repeat until nothing is left (or nothing moves).
