@@ -33,11 +33,6 @@ class StagePlan:
     tags: tuple[str, ...]
     cache_from: tuple[str, ...]
 
-    @property
-    def cache_tag(self) -> str:
-        """Return this ref's cache tag of the stage (the first tag written)."""
-        return self.tags[0]
-
 
 @dataclass(frozen=True)
 class Plan:

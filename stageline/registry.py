@@ -9,7 +9,7 @@ pushes are retried with backoff and then fail loudly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -234,8 +234,3 @@ def push(
         f"{last.splitlines()[0] if last else 'no answer'}; "
         "check the registry and rerun push-stages."
     )
-
-
-def unique(refs: Iterable[str]) -> list[str]:
-    """Return ``refs`` without repeats, order kept."""
-    return list(dict.fromkeys(refs))

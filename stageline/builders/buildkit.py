@@ -31,7 +31,7 @@ from docker.errors import APIError
 from stageline.builders import TAIL_LINES
 from stageline.context import BuildContext
 from stageline.engine import api_error_text
-from stageline.errors import BuildError, BuilderUnavailableError, DaemonError
+from stageline.errors import BuildError, DaemonError
 from stageline.plan import Plan, StagePlan
 from stageline.report import Output, StageResult
 from stageline.settings import Settings
@@ -225,9 +225,7 @@ class BuildkitBuilder:
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
     ) -> StageResult:
         """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
-        reason = buildkit_missing_reason(self.settings.environ)
-        if reason:
-            raise BuilderUnavailableError(f"--builder buildkit: {reason}; {INSTALL_HINT}")
+        # choose_builder() has already checked that buildx is there.
         if not self._noted:
             output.line(CACHE_EXPORT_NOTE)
             self._noted = True
