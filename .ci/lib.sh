@@ -86,3 +86,47 @@ wait_until() {
         waited=$((waited + 1))
     done
 }
+
+# The main engine: its pidfile and the pidfile of the containerd it manages.
+DOCKERD_PIDFILE=/var/run/docker.pid
+MANAGED_CONTAINERD_PIDFILE=/var/run/docker/containerd/containerd.pid
+
+# Print the pid in the pidfile $1 if that process is named $2 (else nothing).
+pid_of() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    if [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]]; then
+        echo "$pid"
+    fi
+}
+
+# Send SIGTERM to pid $1 and wait up to 30 s for it to exit, then SIGKILL it.
+stop_pid() {
+    local pid=$1 waited=0
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null && ((waited < 30)); do
+        sleep 1
+        waited=$((waited + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+}
+
+# Stop the main engine (the dockerd in DOCKERD_PIDFILE) and the containerd it
+# started; no other daemon (the tests' own dockerds have their own pidfiles).
+stop_main_engine() {
+    local dockerd containerd
+    dockerd=$(pid_of "$DOCKERD_PIDFILE" dockerd)
+    if [[ -n $dockerd ]]; then
+        note "stopping dockerd (pid $dockerd)"
+        stop_pid "$dockerd"
+    fi
+    # dockerd stops its containerd itself; one left behind (dockerd killed) goes too.
+    containerd=$(pid_of "$MANAGED_CONTAINERD_PIDFILE" containerd)
+    if [[ -n $containerd ]]; then
+        note "stopping the engine's containerd (pid $containerd)"
+        stop_pid "$containerd"
+    fi
+    rm -f "$DOCKERD_PIDFILE"
+}
