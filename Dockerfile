@@ -1,7 +1,10 @@
-# Production image for Stageline, built in three stages. The stage names and
-# their order (build-python, build-node, production) are an interface: the
-# build tool (stageline/dockerfile.py) parses them to tag, push and pull each
-# stage as a cache source. Adding a stage needs no change to the tasks.
+# Production image for Stageline, built in stages. The stage names are an
+# interface: the build tool (stageline/dockerfile/) reads the stage graph as
+# BuildKit does, and tags, pushes and pulls each stage the target needs as a
+# cache source. The target is `production` ([tool.stageline] target in
+# pyproject.toml); `development` comes after it and is built only when asked
+# for (`invoke build-stages --stage development`). Adding a stage needs no
+# change to the tasks.
 #
 # Base images are build arguments so that a mirror or GitLab's dependency
 # proxy can serve them, e.g.
@@ -88,3 +91,23 @@ EXPOSE 8000
 
 ENTRYPOINT ["/entrypoint"]
 CMD ["/start"]
+
+# ---------------------------------------------------------------------------
+# development: the Django development image, with the local requirements
+# (tests, linters) on top of build-python's venv. It is not an ancestor of
+# production, so a production build neither builds nor pushes it, and it
+# never gets the release tags. Mount the source at /app to run it.
+FROM build-python AS development
+
+ENV PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    DJANGO_SETTINGS_MODULE=config.settings.local
+
+# Every file local.txt includes (-r) must be listed here.
+COPY requirements/base.txt requirements/production.txt requirements/tasks.txt \
+    requirements/local.txt /tmp/requirements/
+RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/local.txt
+
+WORKDIR /app
+EXPOSE 8000
+CMD ["python3", "manage.py", "runserver", "0.0.0.0:8000"]

@@ -7,6 +7,7 @@ The tasks are thin: they parse arguments, build the settings and call the
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,15 +17,21 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from stageline import stages
+from stageline.build_args import parse_build_arg
 from stageline.errors import StagelineError
+from stageline.plan import Plan, Request
 from stageline.report import Output, write_json_report, write_metrics
 from stageline.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
 F = TypeVar("F", bound=Callable[..., Any])
 
-STAGE_HELP = "Build only this stage and the stages before it (default: all)."
+STAGE_HELP = "Only this stage and its ancestors (default: the target and its ancestors)."
+TARGET_HELP = "The stage the image is (default: STAGELINE_TARGET, [tool.stageline] target, last)."
+BUILD_ARG_HELP = "NAME=VALUE for an ARG the Dockerfile declares; repeatable."
 BUILDER_HELP = "auto (default), classic or buildkit; overrides STAGELINE_BUILDER."
+SECRET_HELP = "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=FILE; repeatable."
+SELECTION_HELP = {"stage": STAGE_HELP, "target": TARGET_HELP, "build_arg": BUILD_ARG_HELP}
 
 
 def friendly(function: F) -> F:
@@ -47,35 +54,80 @@ def settings() -> Settings:
     return load_settings(ROOT)
 
 
+def load_plan(
+    config: Settings,
+    stage: str | None,
+    target: str | None,
+    build_arg: list[str] | None,
+    no_cache: bool = False,
+    secret: list[str] | None = None,
+) -> Plan:
+    """Return the plan for the task's selection options."""
+    request = Request(
+        target=target,
+        stage=stage,
+        build_args=tuple(parse_build_arg(text) for text in build_arg or []),
+        secrets=tuple(secret or []),
+        no_cache=no_cache,
+    )
+    return stages.load_plan(config, request)
+
+
 @task(
-    help={"stage": STAGE_HELP, "no_cache": "Plan a build without cache.", "builder": BUILDER_HELP}
+    iterable=["build_arg", "secret"],
+    help={
+        **SELECTION_HELP,
+        "secret": SECRET_HELP,
+        "no_cache": "Plan a build without cache.",
+        "builder": BUILDER_HELP,
+        "json": "Print the plan as one JSON object (schema in README).",
+    },
 )
 @friendly
 def plan(
-    c: Context, stage: str | None = None, no_cache: bool = False, builder: str | None = None
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    secret: list[str] | None = None,
+    no_cache: bool = False,
+    builder: str | None = None,
+    json_: bool = False,
 ) -> None:
-    """Show each stage's tags and cache sources, and what a push would write (no Docker)."""
+    """Show the target, each stage's parents, tags and cache sources, and the pushes."""
     config = settings()
-    _, build_plan = stages.load_plan(config, stage, no_cache)
-    stages.show_plan(build_plan, config, stages.choose_builder(config, builder), Output())
+    build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
+    choice = stages.choose_builder(config, build_plan, builder)
+    if json_:
+        print(json.dumps(stages.plan_document(build_plan, choice), indent=2))
+    else:
+        stages.show_plan(build_plan, config, choice, Output())
 
 
 @task(
     name="pull-stages",
-    help={"stage": STAGE_HELP, "no_cache": "Pull nothing (the build will not use a cache)."},
+    iterable=["build_arg"],
+    help={**SELECTION_HELP, "no_cache": "Pull nothing (the build will not use a cache)."},
 )
 @friendly
-def pull_stages(c: Context, stage: str | None = None, no_cache: bool = False) -> None:
-    """Pull every stage's cache sources from the registry; missing ones are skipped."""
+def pull_stages(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    no_cache: bool = False,
+) -> None:
+    """Pull the cache sources of the planned stages; missing ones are skipped."""
     config = settings()
-    _, build_plan = stages.load_plan(config, stage, no_cache)
-    stages.pull_stages(config, build_plan, Output())
+    stages.pull_stages(config, load_plan(config, stage, target, build_arg, no_cache), Output())
 
 
 @task(
     name="build-stages",
+    iterable=["build_arg", "secret"],
     help={
-        "stage": STAGE_HELP,
+        **SELECTION_HELP,
+        "secret": SECRET_HELP,
         "no_cache": "Build without any cache and re-pull the base images.",
         "report": "Write the JSON build report to this file.",
         "metrics": "Write cache-hit ratios as a GitLab metrics report to this file.",
@@ -86,15 +138,18 @@ def pull_stages(c: Context, stage: str | None = None, no_cache: bool = False) ->
 def build_stages(
     c: Context,
     stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    secret: list[str] | None = None,
     no_cache: bool = False,
     report: str | None = None,
     metrics: str | None = None,
     builder: str | None = None,
 ) -> None:
-    """Build each stage in Dockerfile order with every cache source, tag it, and summarise."""
+    """Build the target's ancestors and the target in order, tag each, and summarise."""
     config = settings()
-    _, build_plan = stages.load_plan(config, stage, no_cache)
-    choice = stages.choose_builder(config, builder)
+    build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
+    choice = stages.choose_builder(config, build_plan, builder)
     result = stages.build_stages(config, build_plan, Output(), choice)
     if report:
         write_json_report(Path(report), result)
@@ -102,10 +157,14 @@ def build_stages(
         write_metrics(Path(metrics), result)
 
 
-@task(name="push-stages", help={"stage": STAGE_HELP})
+@task(name="push-stages", iterable=["build_arg"], help=SELECTION_HELP)
 @friendly
-def push_stages(c: Context, stage: str | None = None) -> None:
+def push_stages(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+) -> None:
     """Push exactly the tags this branch may write, with a summary of layers uploaded."""
     config = settings()
-    _, build_plan = stages.load_plan(config, stage)
-    stages.push_stages(config, build_plan, Output())
+    stages.push_stages(config, load_plan(config, stage, target, build_arg), Output())

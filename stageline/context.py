@@ -11,6 +11,7 @@ checkouts: owner 0:0, no user/group names, directories 0755, files 0644 or 0755
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import tarfile
@@ -89,8 +90,24 @@ def normalised_info(root: Path, relative: str) -> tarfile.TarInfo | None:
     return info
 
 
-def make_context(root: Path, dockerfile: Path) -> BuildContext:
-    """Return the normalised context tar of ``root`` for ``dockerfile``."""
+def add_entry(tar: tarfile.TarFile, root: Path, info: tarfile.TarInfo, text: bytes | None) -> None:
+    """Add one normalised entry; ``text`` replaces a regular file's content."""
+    if not info.isreg():
+        tar.addfile(info)
+    elif text is not None:
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text))
+    else:
+        with (root / info.name).open("rb") as handle:
+            tar.addfile(info, handle)
+
+
+def make_context(root: Path, dockerfile: Path, dockerfile_text: str | None = None) -> BuildContext:
+    """Return the normalised context tar of ``root`` for ``dockerfile``.
+
+    ``dockerfile_text``, when given, is what the tar holds as the Dockerfile (the
+    engine's version of it, see :mod:`stageline.dockerfile.rewrite`).
+    """
     root = root.resolve()
     dockerfile = dockerfile if dockerfile.is_absolute() else root / dockerfile
     try:
@@ -107,11 +124,8 @@ def make_context(root: Path, dockerfile: Path) -> BuildContext:
             if info is None:
                 continue
             count += 1
-            if info.isreg():
-                with (root / relative).open("rb") as handle:
-                    tar.addfile(info, handle)
-            else:
-                tar.addfile(info)
+            own = dockerfile_text if relative == relative_dockerfile else None
+            add_entry(tar, root, info, None if own is None else own.encode())
     size = spool.tell()
     spool.seek(0)
     digest = hashlib.sha256()

@@ -1,15 +1,23 @@
-"""Pure planning: stages + settings -> the tags each stage gets and its cache sources.
+"""Pure planning: the stage graph + settings -> what each stage reads and writes.
+
+Which stages
+------------
+The target is the stage the image is: ``--target``, else ``STAGELINE_TARGET``, else
+``[tool.stageline] target``, else the last stage (as for ``docker build``). A build
+plans the target and its ancestors only, in Dockerfile order; ``--stage NAME``
+plans NAME and its ancestors.
 
 Tag policy
 ----------
 * The default branch reads and writes ``IMAGE:<stage>``.
 * Any other ref reads ``IMAGE:<stage>--<ref-slug>`` first and the default branch's
   ``IMAGE:<stage>`` second, and writes only its own.
-* The final stage also gets ``IMAGE:<short-sha>``, ``IMAGE:latest`` on the default
-  branch, and the git tag on tag pipelines.
+* A stage's cache sources are its own tags and its ancestors', never another stage's.
+* The target also gets ``IMAGE:<short-sha>``, ``IMAGE:latest`` on the default branch,
+  and the git tag on tag pipelines.
 
-Stage names may not contain ``--`` (the Dockerfile parser refuses it), so
-``<stage>--<ref>`` is never ambiguous.
+Stage names with ``--`` are refused when planned, so ``<stage>--<ref>`` is never
+ambiguous.
 """
 
 from __future__ import annotations
@@ -17,8 +25,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from stageline.dockerfile import DockerfileInfo
-from stageline.errors import PlanError
+from stageline.build_args import BuildArg, choose_build_args, offered_build_args
+from stageline.build_secrets import BuildSecret, chosen_secrets, is_set
+from stageline.dockerfile import Dockerfile, StageGraph, stage_graph
+from stageline.dockerfile.rewrite import engine_dockerfile
+from stageline.dockerfile.stages import BuildkitFeature
+from stageline.errors import DockerfileError, PlanError
 from stageline.settings import Settings
 
 MAX_TAG_LENGTH = 128
@@ -30,20 +42,31 @@ class StagePlan:
     """What building one stage reads and writes."""
 
     name: str
+    parents: tuple[str, ...]
     tags: tuple[str, ...]
     cache_from: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The whole build: stages in Dockerfile order, up to the requested one."""
+    """The whole build: the target's ancestors and itself, in Dockerfile order."""
 
     image: str
     ref: str
     default_branch: bool
     no_cache: bool
+    target: str
     stages: tuple[StagePlan, ...]
-    build_args: tuple[tuple[str, str], ...]
+    build_args: tuple[BuildArg, ...]
+    dockerfile_text: str  # what the engine receives (see stageline.dockerfile.rewrite)
+    buildkit_features: tuple[BuildkitFeature, ...]
+    secrets: tuple[BuildSecret, ...]  # the chosen secrets that are set here
+    unset_secrets: tuple[BuildSecret, ...]  # chosen, not set: the build goes without
+
+    @property
+    def build_arg_values(self) -> dict[str, str]:
+        """Return the build args as the engine takes them."""
+        return {arg.name: arg.value for arg in self.build_args}
 
     @property
     def pulls(self) -> list[str]:
@@ -83,68 +106,108 @@ def tag_safe(text: str) -> str:
     return safe
 
 
-def stages_up_to(names: list[str], target: str | None) -> list[str]:
-    """Return the stages to build for ``target`` (it and every stage before it)."""
-    if target is None:
-        return list(names)
-    if target not in names:
-        raise PlanError(f"unknown stage {target!r}; the Dockerfile has: {', '.join(names)}.")
-    return names[: names.index(target) + 1]
-
-
-def make_plan(
-    settings: Settings,
-    dockerfile: DockerfileInfo,
-    target: str | None = None,
-    no_cache: bool = False,
-) -> Plan:
-    """Return the build plan for ``target`` (default: every stage)."""
-    names = dockerfile.stage_names
-    chosen = stages_up_to(names, target)
-    final = names[-1]
-    default = settings.is_default_branch
-    image = settings.image
-
-    plans: list[StagePlan] = []
-    sources: list[str] = []
-    owners: dict[str, str] = {}
-
-    def claim(tag: str, role: str) -> str:
-        if tag in owners:
-            raise PlanError(
-                f"tag {image}:{tag} would be both {owners[tag]} and {role}; "
-                "rename the stage or the git tag."
-            )
-        owners[tag] = role
-        return f"{image}:{tag}"
-
-    for name in chosen:
-        tags = [claim(cache_tag(name, settings.ref_slug, default), f"the {name} cache")]
-        own_sources = [tags[0]]
-        if not default:
-            own_sources.append(f"{image}:{cache_tag(name, settings.ref_slug, True)}")
-        if name == final:
-            if settings.short_sha:
-                tags.append(claim(settings.short_sha, "the commit's image"))
-            if default:
-                tags.append(claim("latest", "the latest image"))
-            if settings.commit_tag:
-                tags.append(claim(tag_safe(settings.commit_tag), "the git tag's image"))
-        sources.extend(own_sources)
-        plans.append(
-            StagePlan(
-                name=name,
-                tags=tuple(tags),
-                cache_from=() if no_cache else tuple(sources),
-            )
+def check_taggable(name: str) -> None:
+    """Refuse a planned stage whose name cannot be a cache tag."""
+    if REF_SEPARATOR in name or name == "latest" or len(name) > MAX_TAG_LENGTH:
+        raise PlanError(
+            f"stage name {name!r} cannot be a cache tag: rename the stage without '--', "
+            "not 'latest', at most 128 characters (Stageline tags stages <stage>--<branch>)."
         )
 
-    build_args = settings.build_args_for(list(dockerfile.global_args))
+
+class TagClaims:
+    """Hands out tags of one image, refusing a tag that two roles would share."""
+
+    def __init__(self, image: str) -> None:
+        self.image = image
+        self.owners: dict[str, str] = {}
+
+    def claim(self, tag: str, role: str) -> str:
+        """Return ``IMAGE:tag`` for ``role``, or raise if another role has it."""
+        if tag in self.owners:
+            raise PlanError(
+                f"tag {self.image}:{tag} would be both {self.owners[tag]} and {role}; "
+                "rename the stage or the git tag."
+            )
+        self.owners[tag] = role
+        return f"{self.image}:{tag}"
+
+
+def release_tags(settings: Settings, claims: TagClaims) -> list[str]:
+    """Return the target's release tags: the short SHA, ``latest``, the git tag."""
+    tags = []
+    if settings.short_sha:
+        tags.append(claims.claim(settings.short_sha, "the commit's image"))
+    if settings.is_default_branch:
+        tags.append(claims.claim("latest", "the latest image"))
+    if settings.commit_tag:
+        tags.append(claims.claim(tag_safe(settings.commit_tag), "the git tag's image"))
+    return tags
+
+
+def read_tags(settings: Settings, name: str) -> list[str]:
+    """Return the tags a build of ``name`` may read, strongest first."""
+    own = f"{settings.image}:{cache_tag(name, settings.ref_slug, settings.is_default_branch)}"
+    if settings.is_default_branch:
+        return [own]
+    return [own, f"{settings.image}:{cache_tag(name, settings.ref_slug, True)}"]
+
+
+def stage_plans(
+    settings: Settings, graph: StageGraph, chosen: list[str], target: str, no_cache: bool
+) -> list[StagePlan]:
+    """Return the tags and cache sources of each chosen stage."""
+    claims = TagClaims(settings.image)
+    plans = []
+    for name in chosen:
+        check_taggable(name)
+        tag = cache_tag(name, settings.ref_slug, settings.is_default_branch)
+        tags = [claims.claim(tag, f"the {name} cache")]
+        if name == target:
+            tags += release_tags(settings, claims)
+        lineage = graph.ancestors(name)
+        sources = [ref for stage in lineage for ref in read_tags(settings, stage)]
+        parents = graph.node(name).parents
+        plans.append(StagePlan(name, parents, tuple(tags), () if no_cache else tuple(sources)))
+    return plans
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a task asked for: the image's stage, a part to build, build args, cache."""
+
+    target: str | None = None
+    stage: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+    no_cache: bool = False
+
+
+def make_plan(settings: Settings, dockerfile: Dockerfile, request: Request | None = None) -> Plan:
+    """Return the build plan for ``request`` (default: the target and its ancestors)."""
+    request = request or Request()
+    offered = offered_build_args(settings, request.build_args)
+    global_names = {arg.name for arg in dockerfile.global_args}
+    try:
+        graph = stage_graph(
+            dockerfile, {a.name: a.value for a in offered if a.name in global_names}
+        )
+        target = graph.node(request.target or settings.target or graph.names[-1]).name
+        chosen = graph.ancestors(request.stage or target)
+    except DockerfileError as exc:
+        raise PlanError(f"{settings.dockerfile.name} {exc}") from None
+    build_args = choose_build_args(dockerfile, set(chosen), offered)
+    secrets = chosen_secrets(settings, request.secrets)
     return Plan(
-        image=image,
+        image=settings.image,
         ref=settings.ref_slug,
-        default_branch=default,
-        no_cache=no_cache,
-        stages=tuple(plans),
-        build_args=tuple(sorted(build_args.items())),
+        default_branch=settings.is_default_branch,
+        no_cache=request.no_cache,
+        target=target,
+        stages=tuple(stage_plans(settings, graph, chosen, target, request.no_cache)),
+        build_args=tuple(build_args),
+        dockerfile_text=engine_dockerfile(graph, set(chosen)),
+        buildkit_features=tuple(dockerfile.buildkit_features(set(chosen))),
+        secrets=tuple(secret for secret in secrets if is_set(secret, settings)),
+        unset_secrets=tuple(secret for secret in secrets if not is_set(secret, settings)),
     )

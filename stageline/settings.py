@@ -21,6 +21,8 @@ from dotenv.parser import parse_stream
 from stageline.errors import SettingsError
 
 BUILDERS = ("auto", "classic", "buildkit")
+# The environment variables that become build args when [tool.stageline] lists none.
+DEFAULT_BUILD_ARGS = ("PYTHON_IMAGE", "NODE_IMAGE")
 
 # The grammar of a Docker image reference (distribution/reference), without tag/digest.
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -69,6 +71,9 @@ class Settings:
     builder: str = "auto"
     build_network: str | None = None
     push_retries: int = 4
+    target: str | None = None
+    build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
+    secret_specs: tuple[str, ...] = ()
     ci: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -81,10 +86,6 @@ class Settings:
     def is_default_branch(self) -> bool:
         """Return whether this run is on the default branch (it writes the shared cache)."""
         return self.commit_tag is None and self.ref_slug == ref_slug(self.default_branch)
-
-    def build_args_for(self, names: list[str]) -> dict[str, str]:
-        """Return the values of the named build arguments that are set in the environment."""
-        return {name: self.environ[name] for name in names if self.environ.get(name)}
 
 
 def ref_slug(ref: str) -> str:
@@ -177,6 +178,27 @@ def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _names_setting(
+    project: Mapping[str, object], key: str, default: tuple[str, ...], example: str
+) -> tuple[str, ...]:
+    value = project.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise SettingsError(
+            f"[tool.stageline] {key} in pyproject.toml must be a list of names, "
+            f"e.g. {key} = {example}."
+        )
+    return tuple(value)
+
+
+def _target_setting(env: Mapping[str, str], project: Mapping[str, object]) -> str | None:
+    value = env.get("STAGELINE_TARGET") or project.get("target")
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(
+            '[tool.stageline] target must be a stage name, e.g. target = "production".'
+        )
+    return value.lower() if value else None
+
+
 def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
     """Return the settings for the project at ``root``.
 
@@ -250,6 +272,11 @@ def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = No
         builder=builder,
         build_network=get("STAGELINE_BUILD_NETWORK"),
         push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
+        target=_target_setting(env, project),
+        build_arg_names=_names_setting(
+            project, "build-args", DEFAULT_BUILD_ARGS, '["PYTHON_IMAGE", "NODE_IMAGE"]'
+        ),
+        secret_specs=_names_setting(project, "secrets", (), '["PIP_INDEX_URL"]'),
         ci=bool(get("CI")) and env.get("CI", "").lower() not in ("0", "false", "no"),
         environ=env,
     )

@@ -22,10 +22,10 @@ from stageline.builders.buildkit import (
 )
 from stageline.builders.classic import ClassicBuilder
 from stageline.context import make_context
-from stageline.dockerfile import DockerfileInfo, read_dockerfile
+from stageline.dockerfile import read_dockerfile
 from stageline.engine import api_error_text, connect
 from stageline.errors import BuilderUnavailableError, PlanError
-from stageline.plan import Plan, make_plan
+from stageline.plan import Plan, Request, make_plan
 from stageline.registry import PullOutcome, PushOutcome
 from stageline.report import BuildReport, Output, print_summary
 from stageline.settings import BUILDERS, Settings
@@ -39,47 +39,98 @@ class BuilderChoice:
     reason: str
 
 
-def choose_builder(settings: Settings, requested: str | None = None) -> BuilderChoice:
+def classic_refusal(settings: Settings, plan: Plan) -> str | None:
+    """Return why the classic builder cannot build ``plan``, or None when it can."""
+    if plan.secrets:
+        ids = ", ".join(secret.id for secret in plan.secrets)
+        return f"build secrets ({ids}) reach a build only through BuildKit"
+    if not plan.buildkit_features:
+        return None
+    feature = plan.buildkit_features[0]
+    name = settings.dockerfile.name
+    return f"{name} line {feature.line} uses {feature.what}, which needs BuildKit"
+
+
+def choose_builder(settings: Settings, plan: Plan, requested: str | None = None) -> BuilderChoice:
     """Return the builder to use: ``--builder``, else ``STAGELINE_BUILDER``, else auto.
 
-    ``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder.
+    ``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder;
+    a Dockerfile with BuildKit-only syntax always gets BuildKit.
     """
     wanted = (requested or settings.builder).lower()
     if wanted not in BUILDERS:
         raise PlanError(f"unknown builder {wanted!r}; use one of {', '.join(BUILDERS)}.")
+    needs_buildkit = classic_refusal(settings, plan)
     if wanted == "classic":
+        if needs_buildkit:
+            raise BuilderUnavailableError(f"--builder classic: {needs_buildkit}; use BuildKit.")
         return BuilderChoice("classic", "asked for")
     missing = buildkit_missing_reason(settings.environ)
+    if missing and (wanted == "buildkit" or needs_buildkit):
+        why = "--builder buildkit" if wanted == "buildkit" else needs_buildkit
+        raise BuilderUnavailableError(f"{why}: {missing}; {INSTALL_HINT}")
     if wanted == "buildkit":
-        if missing:
-            raise BuilderUnavailableError(f"--builder buildkit: {missing}; {INSTALL_HINT}")
         return BuilderChoice("buildkit", "asked for")
+    if needs_buildkit:
+        return BuilderChoice("buildkit", f"auto: {needs_buildkit}")
     if missing:
         return BuilderChoice("classic", f"auto: {missing}")
     return BuilderChoice("buildkit", "auto: the docker CLI has buildx")
 
 
-def load_plan(
-    settings: Settings, target: str | None = None, no_cache: bool = False
-) -> tuple[DockerfileInfo, Plan]:
-    """Return the Dockerfile's stages and the plan for ``target``."""
-    dockerfile = read_dockerfile(settings.dockerfile_path)
-    return dockerfile, make_plan(settings, dockerfile, target=target, no_cache=no_cache)
+def load_plan(settings: Settings, request: Request | None = None) -> Plan:
+    """Return the plan for ``request``, read from the project's Dockerfile."""
+    return make_plan(settings, read_dockerfile(settings.dockerfile_path), request)
+
+
+def plan_document(plan: Plan, choice: BuilderChoice) -> dict[str, object]:
+    """Return the plan as the JSON object ``invoke plan --json`` prints (see README)."""
+    return {
+        "image": plan.image,
+        "ref": plan.ref,
+        "default_branch": plan.default_branch,
+        "target": plan.target,
+        "builder": {"name": choice.name, "reason": choice.reason},
+        "stages": [
+            {
+                "name": stage.name,
+                "parents": list(stage.parents),
+                "tags": list(stage.tags),
+                "cache_from": list(stage.cache_from),
+            }
+            for stage in plan.stages
+        ],
+        "build_args": [
+            {"name": arg.name, "value": arg.value, "source": arg.source} for arg in plan.build_args
+        ],
+        "secrets": [
+            {"id": secret.id, "source": secret.source, "set": secret in plan.secrets}
+            for secret in (*plan.secrets, *plan.unset_secrets)
+        ],
+        "pulls": plan.pulls,
+        "pushes": plan.pushes,
+    }
 
 
 def show_plan(plan: Plan, settings: Settings, choice: BuilderChoice, output: Output) -> None:
-    """Print the stages, their tags, their cache sources and what a push writes."""
+    """Print the target, each stage's parents, tags and cache sources, and the pushes."""
     branch = "default branch" if plan.default_branch else f"not {settings.default_branch}"
     output.header(
         f"plan for {plan.image} on {plan.ref} ({branch}); builder: {choice.name} ({choice.reason})"
     )
+    output.line(f"target:      {plan.target}")
     for stage in plan.stages:
         output.line(f"stage {stage.name}")
+        output.line(f"  parents:     {', '.join(stage.parents) or 'none (a base image)'}")
         output.line(f"  tags:        {', '.join(stage.tags)}")
         sources = ", ".join(stage.cache_from) if stage.cache_from else "none (--no-cache)"
         output.line(f"  cache from:  {sources}")
-    if plan.build_args:
-        output.line("build args:  " + ", ".join(f"{k}={v}" for k, v in plan.build_args))
+    for arg in plan.build_args:
+        output.line(f"build arg:   {arg.name}={arg.value} ({arg.source})")
+    for secret in plan.secrets:
+        output.line(f"secret:      {secret.id} (from {secret.source})")
+    for secret in plan.unset_secrets:
+        output.line(f"secret:      {secret.id} not set ({secret.source}): building without it")
     output.line(f"pull reads:  {', '.join(plan.pulls) if plan.pulls else 'nothing'}")
     output.line(f"push writes: {', '.join(plan.pushes)}")
     if settings.registry_user:
@@ -135,7 +186,7 @@ def build_stages(
     builder = make_builder(choice, settings, client)
     report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
     started = time.monotonic()
-    context = make_context(settings.root, settings.dockerfile_path)
+    context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
     output.header(
         f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
         f"sha256 {context.sha256[:12]}"

@@ -209,8 +209,10 @@ class BuildkitBuilder:
             "--load",
             "--build-arg", "BUILDKIT_INLINE_CACHE=1",
         ]  # fmt: skip
-        for name, value in plan.build_args:
+        for name, value in plan.build_arg_values.items():
             command += ["--build-arg", f"{name}={value}"]
+        for secret in plan.secrets:
+            command += ["--secret", secret.buildx_option()]
         for ref in stage.cache_from:
             command += ["--cache-from", f"type=registry,ref={ref}"]
         for tag in stage.tags:

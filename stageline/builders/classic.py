@@ -134,7 +134,7 @@ class ClassicBuilder:
                 target=stage.name,
                 tag=stage.tags[0],
                 cache_from=list(stage.cache_from) or None,
-                buildargs=dict(plan.build_args),
+                buildargs=plan.build_arg_values,
                 nocache=plan.no_cache,
                 pull=plan.no_cache,
                 rm=True,

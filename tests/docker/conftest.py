@@ -108,7 +108,7 @@ def build_production_image(context: Path) -> ProductionImage:
         "CI_COMMIT_SHORT_SHA": "test0000",
     }
     settings = load_settings(context, environ=environ)
-    _, plan = stages.load_plan(settings)
+    plan = stages.load_plan(settings)
     try:
         report = stages.build_stages(
             settings, plan, Output(force_plain=True), stages.BuilderChoice("classic", "tests")

@@ -50,15 +50,36 @@ CASES = {
         ("CI_COMMIT_SHORT_SHA='abc 1234'", "not a valid Docker tag"),
         env={"CI_COMMIT_SHORT_SHA": "abc 1234"},
     ),
-    "dockerfile-without-stage-names": Case(
+    "dockerfile-with-an-invalid-stage-name": Case(
         ("build-stages",),
-        ("Dockerfile line 1", "has no stage name", "AS <name>"),
-        files={"Dockerfile": "FROM python:3.13-slim\nRUN true\n"},
+        ("Dockerfile line 1", "invalid name for build stage", "'1st'"),
+        files={"Dockerfile": "FROM python:3.13-slim AS 1st\nRUN true\n"},
     ),
     "dockerfile-with-a-duplicate-stage": Case(
         ("build-stages",),
-        ("Dockerfile line 3", "stage 'base' is already defined on line 1"),
-        files={"Dockerfile": "FROM python:3.13-slim AS base\nRUN true\nFROM base AS base\n"},
+        ("Dockerfile line 3", "stage name 'base' is already used on line 1"),
+        files={"Dockerfile": "FROM python:3.13-slim AS base\nRUN true\nFROM base AS BASE\n"},
+    ),
+    "dockerfile-with-an-unknown-instruction": Case(
+        ("plan",),
+        ("Dockerfile line 2", "unknown instruction: COPPY"),
+        files={"Dockerfile": "FROM python:3.13-slim AS base\nCOPPY . /app\n"},
+    ),
+    "dockerfile-copying-from-a-later-stage": Case(
+        ("build-stages",),
+        ("Dockerfile line 2", "cannot copy from stage 'final'"),
+        files={
+            "Dockerfile": "FROM debian AS base\nCOPY --from=final /a /a\nFROM debian AS final\n"
+        },
+    ),
+    "build-arg-the-dockerfile-does-not-declare": Case(
+        ("build-stages", "--build-arg", "PYTHON_VERSION=3.10"),
+        ("--build-arg PYTHON_VERSION", "no ARG PYTHON_VERSION", "declare it"),
+    ),
+    "classic-builder-for-buildkit-syntax": Case(
+        ("build-stages", "--builder", "classic"),
+        ("--builder classic", "Dockerfile line 2 uses RUN --mount", "BuildKit"),
+        files={"Dockerfile": "FROM debian AS a\nRUN --mount=type=cache,target=/c true\n"},
     ),
     "dockerfile-missing": Case(
         ("build-stages",),

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from stageline.dockerfile import read_dockerfile
+from stageline.settings import load_settings
+from stageline.stages import load_plan
 from tests.gitlab.conftest import PipelineRun, git_commit_all, passed, run_pipeline
 from tests.pipeline.conftest import copy_project
 from tests.pipeline.services import EmptyRunner, registry_tags
@@ -47,6 +48,12 @@ class Builds:
 def by_stage(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Return the report's stages keyed by name."""
     return {stage["name"]: stage for stage in report["stages"]}
+
+
+def planned_stages(project: Path) -> list[str]:
+    """Return the stages a build of ``project``'s target plans, in build order."""
+    settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "main"})
+    return [stage.name for stage in load_plan(settings).stages]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +91,7 @@ def builds(
     return Builds(
         image=image,
         sha=sha,
-        stages=read_dockerfile(git_project / "Dockerfile").stage_names,
+        stages=planned_stages(git_project),
         scheduled=scheduled,
         scheduled_report=scheduled_report,
         tags_after_scheduled=tags,

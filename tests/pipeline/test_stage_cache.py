@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from stageline.dockerfile import logical_lines
+from stageline.dockerfile import read_dockerfile
 from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
 from tests.pipeline.services import EmptyRunner, manifest_digest, registry_tags
 
@@ -54,17 +54,13 @@ def fully_cached(report: dict[str, Any]) -> set[str]:
 
 def steps_before(project: Path, builder: str, stage: str, marker: str) -> int:
     """Return the number of cacheable steps of ``stage`` before the first with ``marker``."""
-    count, inside = 0, False
-    for _, instruction in logical_lines((project / "Dockerfile").read_text()):
-        keyword = instruction.split()[0].upper()
-        if keyword == "FROM":
-            inside = instruction.lower().endswith(f" as {stage}")
-            continue
-        if inside:
-            if marker in instruction:
-                return count
-            if builder == "classic" or keyword not in METADATA:
-                count += 1
+    dockerfile = read_dockerfile(project / "Dockerfile")
+    count = 0
+    for instruction in dockerfile.stages[dockerfile.stage_names.index(stage)].instructions[1:]:
+        if marker in instruction.original:
+            return count
+        if builder == "classic" or instruction.cmd not in METADATA:
+            count += 1
     raise AssertionError(f"no step with {marker!r} in stage {stage}")
 
 

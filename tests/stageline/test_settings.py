@@ -139,11 +139,26 @@ def test_a_malformed_dotenv_line_is_refused_without_echoing_it(project: Path) ->
     assert "s3cr3t" not in message
 
 
-def test_build_args_pass_through_only_named_and_set_variables(project: Path) -> None:
-    settings = load_settings(
-        project,
-        environ={"CI_COMMIT_REF_SLUG": "x", "PYTHON_IMAGE": "mirror/python:3.13", "NODE_IMAGE": ""},
+def test_target_and_build_arg_names_come_from_pyproject_and_the_environment(
+    project: Path,
+) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.stageline]\nimage = "acme"\ntarget = "Production"\nbuild-args = ["BASE"]\n'
     )
-    assert settings.build_args_for(["PYTHON_IMAGE", "NODE_IMAGE", "OTHER"]) == {
-        "PYTHON_IMAGE": "mirror/python:3.13"
-    }
+    settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
+    assert (settings.target, settings.build_arg_names) == ("production", ("BASE",))
+    overridden = load_settings(
+        project, environ={"CI_COMMIT_REF_SLUG": "x", "STAGELINE_TARGET": "dev"}
+    )
+    assert overridden.target == "dev"
+
+
+def test_build_args_default_to_the_templates_base_image_names(project: Path) -> None:
+    settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
+    assert (settings.target, settings.build_arg_names) == (None, ("PYTHON_IMAGE", "NODE_IMAGE"))
+
+
+def test_a_build_args_setting_that_is_not_a_list_of_names_is_refused(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.stageline]\nbuild-args = "PYTHON_IMAGE"\n')
+    with pytest.raises(SettingsError, match="must be a list of names"):
+        load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
