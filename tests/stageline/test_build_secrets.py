@@ -63,11 +63,11 @@ def test_buildx_gets_the_secret_by_name_not_by_value(tmp_path: Path) -> None:
     plan = make_plan(config, DOCKERFILE, Request(secrets=("NPM_TOKEN",)))
     (tmp_path / "Dockerfile").write_text(DOCKERFILE.text)
     context = make_context(tmp_path, tmp_path / "Dockerfile")
-    command = BuildkitBuilder(None, config).command(plan, plan.stages[0], context)  # type: ignore[arg-type]
+    builder = BuildkitBuilder(None, config)  # type: ignore[arg-type]  # command() needs no client
+    command = builder.command(plan, plan.stages[0], context)
     context.close()
-    assert ["--secret", "id=PIP_INDEX_URL,env=PIP_INDEX_URL"] == command[
-        command.index("--secret") : command.index("--secret") + 2
-    ]
+    at = command.index("--secret")
+    assert command[at : at + 2] == ["--secret", "id=PIP_INDEX_URL,env=PIP_INDEX_URL"]
     assert "s3cr3t" not in " ".join(command)
 
 
