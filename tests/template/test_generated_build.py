@@ -40,20 +40,25 @@ def image() -> Iterator[str]:
         pass  # cleanup only: the engine went away, the test already says so
 
 
-def test_generated_project_builds_every_stage(
-    template_repo: Path, environ: dict[str, str], tmp_path: Path, image: str
-) -> None:
+def build_env(environ: dict[str, str]) -> dict[str, str]:
+    """Return the tasks' environment: the mirror's base images and this engine; or skip."""
     reason = engine_available(os.environ.get("DOCKER_HOST"))
     if reason:
         require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
     bases = {name: os.environ.get(name, "") for name in ("PYTHON_IMAGE", "NODE_IMAGE")}
     if not all(bases.values()):
         require("PYTHON_IMAGE and NODE_IMAGE are not set", "`source .ci/env` (mirror images)")
-
-    project = start_project(template_repo, tmp_path / "shop", {**ACME, "image": image}, environ)
     env = {**bases, "GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
     if os.environ.get("DOCKER_HOST"):
         env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    return env
+
+
+def test_generated_project_builds_every_stage(
+    template_repo: Path, environ: dict[str, str], tmp_path: Path, image: str
+) -> None:
+    env = build_env(environ)
+    project = start_project(template_repo, tmp_path / "shop", {**ACME, "image": image}, environ)
     report_file = tmp_path / "report.json"
     ok(run_task(project, "build-stages", "--report", str(report_file), env=env))
 
@@ -70,3 +75,24 @@ def test_generated_project_builds_every_stage(
         remove=True,
     )
     assert printed.decode().strip() == ACME["project_name"]
+
+
+def test_a_private_index_project_builds_with_buildkit_when_no_secret_is_set(
+    template_repo: Path, environ: dict[str, str], tmp_path: Path, image: str
+) -> None:
+    env = build_env(environ)
+    answers = {**ACME, "image": image, "private_index": "true"}
+    project = start_project(template_repo, tmp_path / "shop", answers, environ)
+    plan = ok(run_task(project, "plan", env=env))
+    assert "builder: buildkit (auto: Dockerfile line" in plan.stdout
+    assert "secret:      PIP_INDEX_URL not set" in plan.stdout
+    assert "secret:      NPM_TOKEN not set" in plan.stdout
+    ok(run_task(project, "build-stages", env=env))
+    client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
+    printed = client.containers.run(
+        f"{image}:production",
+        ["-c", "import django; print(django.get_version())"],
+        entrypoint="python3",
+        remove=True,
+    )
+    assert printed.decode().startswith("5.2")
