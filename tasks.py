@@ -98,16 +98,21 @@ def plan(
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
     choice = stages.choose_builder(config, build_plan, builder)
+    cache = stages.probe_cache(config, build_plan, choice)
     if json_:
-        print(json.dumps(stages.plan_document(build_plan, choice), indent=2))
+        print(json.dumps(stages.plan_document(build_plan, choice, cache), indent=2))
     else:
-        stages.show_plan(build_plan, config, choice, Output())
+        stages.show_plan(build_plan, config, choice, cache, Output())
 
 
 @task(
     name="pull-stages",
     iterable=["build_arg"],
-    help={**SELECTION_HELP, "no_cache": "Pull nothing (the build will not use a cache)."},
+    help={
+        **SELECTION_HELP,
+        "no_cache": "Pull nothing (the build will not use a cache).",
+        "builder": BUILDER_HELP,
+    },
 )
 @friendly
 def pull_stages(
@@ -116,10 +121,13 @@ def pull_stages(
     target: str | None = None,
     build_arg: list[str] | None = None,
     no_cache: bool = False,
+    builder: str | None = None,
 ) -> None:
-    """Pull the cache sources of the planned stages; missing ones are skipped."""
+    """Pull the classic builder's cache sources (BuildKit reads the registry itself)."""
     config = settings()
-    stages.pull_stages(config, load_plan(config, stage, target, build_arg, no_cache), Output())
+    build_plan = load_plan(config, stage, target, build_arg, no_cache)
+    choice = stages.choose_builder(config, build_plan, builder)
+    stages.pull_stages(config, build_plan, Output(), choice)
 
 
 @task(

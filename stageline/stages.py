@@ -9,22 +9,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import requests
 from docker import APIClient
-from docker.errors import APIError, ImageNotFound
+from docker.errors import APIError, DockerException, ImageNotFound
 
 from stageline import registry
 from stageline.builders import Builder
-from stageline.builders.buildkit import (
-    CACHE_EXPORT_NOTE,
-    INSTALL_HINT,
-    BuildkitBuilder,
-    buildkit_missing_reason,
-)
+from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder, buildkit_missing_reason
 from stageline.builders.classic import ClassicBuilder
+from stageline.cache import CacheChoice, choose_cache
 from stageline.context import make_context
 from stageline.dockerfile import read_dockerfile
 from stageline.engine import api_error_text, connect
-from stageline.errors import BuilderUnavailableError, PlanError
+from stageline.errors import BuilderUnavailableError, PlanError, StagelineError
 from stageline.plan import Plan, Request, make_plan
 from stageline.registry import PullOutcome, PushOutcome
 from stageline.report import BuildReport, Output, print_summary
@@ -83,7 +80,26 @@ def load_plan(settings: Settings, request: Request | None = None) -> Plan:
     return make_plan(settings, read_dockerfile(settings.dockerfile_path), request)
 
 
-def plan_document(plan: Plan, choice: BuilderChoice) -> dict[str, object]:
+def engine_info(client: APIClient) -> dict[str, object] | None:
+    """Return the engine's ``/info``, or None when it does not answer."""
+    try:
+        return dict(client.info())
+    except (DockerException, requests.exceptions.RequestException, OSError):
+        return None
+
+
+def probe_cache(settings: Settings, plan: Plan, choice: BuilderChoice) -> CacheChoice:
+    """Return the cache backend, asking the engine (if one answers) what it can export."""
+    if choice.name != "buildkit":
+        return choose_cache(choice.name, plan, None)
+    try:
+        client = connect(settings.environ)
+    except StagelineError:
+        return choose_cache(choice.name, plan, None)
+    return choose_cache(choice.name, plan, engine_info(client))
+
+
+def plan_document(plan: Plan, choice: BuilderChoice, cache: CacheChoice) -> dict[str, object]:
     """Return the plan as the JSON object ``invoke plan --json`` prints (see README)."""
     return {
         "image": plan.image,
@@ -91,12 +107,16 @@ def plan_document(plan: Plan, choice: BuilderChoice) -> dict[str, object]:
         "default_branch": plan.default_branch,
         "target": plan.target,
         "builder": {"name": choice.name, "reason": choice.reason},
+        "cache": {"backend": cache.backend, "reason": cache.reason},
         "stages": [
             {
                 "name": stage.name,
                 "parents": list(stage.parents),
                 "tags": list(stage.tags),
-                "cache_from": list(stage.cache_from),
+                "cache_from": [*stage.cache_reads, *stage.cache_from]
+                if cache.registry
+                else list(stage.cache_from),
+                "cache_to": stage.cache_ref if cache.registry else None,
             }
             for stage in plan.stages
         ],
@@ -107,36 +127,40 @@ def plan_document(plan: Plan, choice: BuilderChoice) -> dict[str, object]:
             {"id": secret.id, "source": secret.source, "set": secret in plan.secrets}
             for secret in (*plan.secrets, *plan.unset_secrets)
         ],
-        "pulls": plan.pulls,
+        "pulls": pulls_for(plan, choice),
         "pushes": plan.pushes,
     }
 
 
-def show_plan(plan: Plan, settings: Settings, choice: BuilderChoice, output: Output) -> None:
+def show_plan(
+    plan: Plan, settings: Settings, choice: BuilderChoice, cache: CacheChoice, output: Output
+) -> None:
     """Print the target, each stage's parents, tags and cache sources, and the pushes."""
     branch = "default branch" if plan.default_branch else f"not {settings.default_branch}"
     output.header(
         f"plan for {plan.image} on {plan.ref} ({branch}); builder: {choice.name} ({choice.reason})"
     )
     output.line(f"target:      {plan.target}")
+    output.line(f"cache:       {cache.backend} ({cache.reason})")
     for stage in plan.stages:
         output.line(f"stage {stage.name}")
         output.line(f"  parents:     {', '.join(stage.parents) or 'none (a base image)'}")
         output.line(f"  tags:        {', '.join(stage.tags)}")
-        sources = ", ".join(stage.cache_from) if stage.cache_from else "none (--no-cache)"
-        output.line(f"  cache from:  {sources}")
+        reads = [*stage.cache_reads, *stage.cache_from] if cache.registry else stage.cache_from
+        output.line(f"  cache from:  {', '.join(reads) if reads else 'none (--no-cache)'}")
+        if cache.registry:
+            output.line(f"  cache to:    {stage.cache_ref}")
     for arg in plan.build_args:
         output.line(f"build arg:   {arg.name}={arg.value} ({arg.source})")
     for secret in plan.secrets:
         output.line(f"secret:      {secret.id} (from {secret.source})")
     for secret in plan.unset_secrets:
         output.line(f"secret:      {secret.id} not set ({secret.source}): building without it")
-    output.line(f"pull reads:  {', '.join(plan.pulls) if plan.pulls else 'nothing'}")
+    pulls = pulls_for(plan, choice)
+    output.line(f"pull reads:  {', '.join(pulls) if pulls else 'nothing'}")
     output.line(f"push writes: {', '.join(plan.pushes)}")
     if settings.registry_user:
         output.line(f"registry:    {settings.registry} as {settings.registry_user}")
-    if choice.name == "buildkit":
-        output.line(f"cache:       {CACHE_EXPORT_NOTE}")
 
 
 def open_client(settings: Settings, output: Output) -> APIClient:
@@ -146,8 +170,22 @@ def open_client(settings: Settings, output: Output) -> APIClient:
     return client
 
 
-def pull_stages(settings: Settings, plan: Plan, output: Output) -> list[PullOutcome]:
-    """Pull every cache source of the plan; missing or unreachable ones are warnings."""
+def pulls_for(plan: Plan, choice: BuilderChoice) -> list[str]:
+    """Return what ``pull-stages`` fetches: the classic builder's cache sources.
+
+    BuildKit reads its cache sources from the registry itself, layer by layer as a
+    step needs them, so nothing is pulled ahead for it.
+    """
+    return [] if choice.name == "buildkit" else plan.pulls
+
+
+def pull_stages(
+    settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
+) -> list[PullOutcome]:
+    """Pull what the classic builder's cache needs; missing or unreachable ones are warnings."""
+    if choice.name == "buildkit":
+        output.header("nothing to pull: BuildKit reads its cache sources from the registry")
+        return []
     client = open_client(settings, output)
     outcomes: list[PullOutcome] = []
     if not plan.pulls:
@@ -171,10 +209,12 @@ def pull_stages(settings: Settings, plan: Plan, output: Output) -> list[PullOutc
     return outcomes
 
 
-def make_builder(choice: BuilderChoice, settings: Settings, client: APIClient) -> Builder:
+def make_builder(
+    choice: BuilderChoice, settings: Settings, client: APIClient, cache: CacheChoice
+) -> Builder:
     """Return the builder object for ``choice``."""
     if choice.name == "buildkit":
-        return BuildkitBuilder(client, settings)
+        return BuildkitBuilder(client, settings, cache)
     return ClassicBuilder(client, settings.environ, network=settings.build_network)
 
 
@@ -183,7 +223,11 @@ def build_stages(
 ) -> BuildReport:
     """Build every stage of the plan in order, tag each, and print the summary table."""
     client = open_client(settings, output)
-    builder = make_builder(choice, settings, client)
+    cache = choose_cache(
+        choice.name, plan, engine_info(client) if choice.name == "buildkit" else None
+    )
+    output.header(f"cache: {cache.backend} ({cache.reason})")
+    builder = make_builder(choice, settings, client, cache)
     report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
     started = time.monotonic()
     context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)

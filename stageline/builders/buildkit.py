@@ -2,8 +2,9 @@
 
 Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for every cache source
 the plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage
-tag is itself a cache source, and ``--load`` so tagging, pushing and reporting are
-shared with the classic builder. The context is the same normalised tar, sent on
+tag is itself a cache source, registry cache export (``--cache-to``) where the engine
+can do it (see :mod:`stageline.cache`), and ``--load`` so tagging, pushing and
+reporting are shared with the classic builder. The context is the same normalised tar, sent on
 stdin. Cache hits are read from BuildKit's plain progress: a step is a hit when its
 vertex reports ``CACHED``.
 """
@@ -29,6 +30,7 @@ from docker import APIClient
 from docker.errors import APIError
 
 from stageline.builders import TAIL_LINES
+from stageline.cache import CacheChoice
 from stageline.context import BuildContext
 from stageline.engine import api_error_text
 from stageline.errors import BuildError, DaemonError
@@ -47,10 +49,6 @@ INSTALL_HINT = (
 )
 # How long an interrupted ``docker buildx build`` gets to cancel before it is killed.
 CANCEL_GRACE_SECONDS = 10
-CACHE_EXPORT_NOTE = (
-    "registry cache export (--cache-to) is not used: the engine's built-in BuildKit "
-    "(docker driver) cannot export it; each stage tag carries inline cache instead."
-)
 
 
 def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
@@ -194,10 +192,10 @@ class BuildkitBuilder:
 
     name = "buildkit"
 
-    def __init__(self, client: APIClient, settings: Settings) -> None:
+    def __init__(self, client: APIClient, settings: Settings, cache: CacheChoice) -> None:
         self.client = client
         self.settings = settings
-        self._noted = False
+        self.cache = cache
 
     def command(self, plan: Plan, stage: StagePlan, context: BuildContext) -> list[str]:
         """Return the ``docker buildx build`` command line for ``stage``."""
@@ -213,7 +211,11 @@ class BuildkitBuilder:
             command += ["--build-arg", f"{name}={value}"]
         for secret in plan.secrets:
             command += ["--secret", secret.buildx_option()]
-        for ref in stage.cache_from:
+        if self.cache.registry:
+            command += ["--cache-to", f"type=registry,ref={stage.cache_ref},mode=max"]
+        for ref in (
+            (*stage.cache_reads, *stage.cache_from) if self.cache.registry else stage.cache_from
+        ):
             command += ["--cache-from", f"type=registry,ref={ref}"]
         for tag in stage.tags:
             command += ["--tag", tag]
@@ -228,9 +230,6 @@ class BuildkitBuilder:
     ) -> StageResult:
         """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
         # choose_builder() has already checked that buildx is there.
-        if not self._noted:
-            output.line(CACHE_EXPORT_NOTE)
-            self._noted = True
         started = time.monotonic()
         log = BuildkitLog(stage.name)
         with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from stageline.cache import uses_containerd_store
 from stageline.dockerfile import read_dockerfile
 from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
 from tests.pipeline.services import EmptyRunner, manifest_digest, registry_tags
@@ -122,13 +123,23 @@ def cold(
     return Cold(project, builder, image_name, build.report(report_path), pull, push, env)
 
 
-def test_cold_build_then_push_writes_every_stage_tag(cold: Cold) -> None:
-    assert "not in the registry yet" in cold.pull.stdout
+def registry_cache(cold: Cold, runner: EmptyRunner) -> bool:
+    """Return whether this build exports registry cache (BuildKit, containerd store)."""
+    return cold.builder == "buildkit" and uses_containerd_store(runner.client().api.info())
+
+
+def test_cold_build_then_push_writes_every_stage_tag(cold: Cold, runner: EmptyRunner) -> None:
+    if cold.builder == "classic":
+        assert "not in the registry yet" in cold.pull.stdout
+    else:
+        assert "nothing to pull: BuildKit reads its cache sources" in cold.pull.stdout
     stages = by_stage(cold.report)
     assert list(stages) == STAGES
     assert all(stage["steps"] > 0 and stage["cached_steps"] == 0 for stage in stages.values())
     registry, repository = cold.image.split("/", 1)
     assert registry_tags(registry, repository) == {*STAGES, DEFAULT_SHA, "latest"}
+    cache_tags = set(STAGES) if registry_cache(cold, runner) else set()
+    assert registry_tags(registry, f"{repository}/cache") == cache_tags
     assert "layers uploaded" in cold.push.stdout
 
 
@@ -182,6 +193,11 @@ def test_a_branch_reads_the_default_cache_and_writes_only_its_own_tags(
     registry, repository = cold.image.split("/", 1)
     default_tags = [*STAGES, DEFAULT_SHA, "latest"]
     digests = {tag: manifest_digest(registry, repository, tag) for tag in default_tags}
+    cache_digests = (
+        {stage: manifest_digest(registry, f"{repository}/cache", stage) for stage in STAGES}
+        if registry_cache(cold, runner)
+        else {}
+    )
     env = cold.env(ref="feature-login", sha="2222bbbb")
     _, report = build_on_empty_runner(cold.project, runner, env, tmp_path / "r.json")
     assert fully_cached(report) == set(STAGES)
@@ -189,6 +205,14 @@ def test_a_branch_reads_the_default_cache_and_writes_only_its_own_tags(
     branch_tags = {f"{stage}--feature-login" for stage in STAGES} | {"2222bbbb"}
     assert registry_tags(registry, repository) == set(default_tags) | branch_tags
     assert {tag: manifest_digest(registry, repository, tag) for tag in default_tags} == digests
+    if registry_cache(cold, runner):
+        cache_repository = f"{repository}/cache"
+        assert registry_tags(registry, cache_repository) == set(STAGES) | {
+            f"{stage}--feature-login" for stage in STAGES
+        }
+        assert {
+            stage: manifest_digest(registry, cache_repository, stage) for stage in STAGES
+        } == cache_digests
     pushed = {
         line.split(":")[-1] for line in push.stdout.splitlines() if line.startswith("==> push ")
     }

@@ -6,6 +6,7 @@ import pytest
 
 from stageline.build_secrets import BuildSecret, parse_secret
 from stageline.builders.buildkit import BuildkitBuilder
+from stageline.cache import CacheChoice
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuilderUnavailableError, PlanError
@@ -50,7 +51,8 @@ def test_only_set_secrets_are_passed_and_the_plan_never_shows_a_value(tmp_path: 
     (tmp_path / ".npmrc").write_text(f"//registry.example.com/:_authToken={TOKEN}\n")
     plan = make_plan(settings(tmp_path, PIP_INDEX_URL=TOKEN), DOCKERFILE)
     assert [secret.id for secret in plan.secrets] == ["PIP_INDEX_URL", "npmrc"]
-    document = plan_document(plan, choose_builder(settings(tmp_path), plan, "buildkit"))
+    choice = choose_builder(settings(tmp_path), plan, "buildkit")
+    document = plan_document(plan, choice, CacheChoice("inline", "test"))
     assert document["secrets"] == [
         {"id": "PIP_INDEX_URL", "source": "environment variable PIP_INDEX_URL", "set": True},
         {"id": "npmrc", "source": f"file {tmp_path / '.npmrc'}", "set": True},
@@ -63,7 +65,8 @@ def test_buildx_gets_the_secret_by_name_not_by_value(tmp_path: Path) -> None:
     plan = make_plan(config, DOCKERFILE, Request(secrets=("NPM_TOKEN",)))
     (tmp_path / "Dockerfile").write_text(DOCKERFILE.text)
     context = make_context(tmp_path, tmp_path / "Dockerfile")
-    builder = BuildkitBuilder(None, config)  # type: ignore[arg-type]  # command() needs no client
+    inline = CacheChoice("inline", "test")
+    builder = BuildkitBuilder(None, config, inline)  # type: ignore[arg-type]  # needs no client
     command = builder.command(plan, plan.stages[0], context)
     context.close()
     at = command.index("--secret")

@@ -1,0 +1,70 @@
+"""The cache backend: registry cache where the engine can export it, by the branch rules."""
+
+from pathlib import Path
+
+from stageline.builders.buildkit import BuildkitBuilder
+from stageline.cache import CONTAINERD_SNAPSHOTTER, CacheChoice, choose_cache
+from stageline.context import make_context
+from stageline.dockerfile import parse_dockerfile
+from stageline.plan import make_plan
+from stageline.report import Output
+from stageline.settings import Settings
+from stageline.stages import BuilderChoice, pull_stages, pulls_for
+
+IMAGE = "registry.example.com/team/app"
+DOCKERFILE = "FROM debian AS deps\nFROM deps AS app\n"
+CONTAINERD_INFO = {"DriverStatus": [["driver-type", CONTAINERD_SNAPSHOTTER]]}
+OVERLAY_INFO = {"DriverStatus": [["Backing Filesystem", "extfs"]]}
+
+
+def settings(root: Path, ref: str = "main", image: str = IMAGE) -> Settings:
+    return Settings(root=root, image=image, ref_slug=ref, default_branch="main")
+
+
+def test_registry_cache_only_with_buildkit_on_the_containerd_store(tmp_path: Path) -> None:
+    plan = make_plan(settings(tmp_path), parse_dockerfile(DOCKERFILE))
+    assert choose_cache("buildkit", plan, CONTAINERD_INFO).backend == "registry"
+    assert choose_cache("buildkit", plan, OVERLAY_INFO).backend == "inline"
+    assert "no engine answered" in choose_cache("buildkit", plan, None).reason
+    assert choose_cache("classic", plan, CONTAINERD_INFO).backend == "images"
+    local = make_plan(settings(tmp_path, image="app"), parse_dockerfile(DOCKERFILE))
+    assert "names no registry" in choose_cache("buildkit", local, CONTAINERD_INFO).reason
+
+
+def test_a_branch_writes_its_own_cache_ref_and_reads_its_own_then_the_defaults(
+    tmp_path: Path,
+) -> None:
+    app = make_plan(settings(tmp_path, "feature-x"), parse_dockerfile(DOCKERFILE)).stage("app")
+    assert app.cache_ref == f"{IMAGE}/cache:app--feature-x"
+    assert app.cache_reads == (
+        f"{IMAGE}/cache:deps--feature-x",
+        f"{IMAGE}/cache:deps",
+        f"{IMAGE}/cache:app--feature-x",
+        f"{IMAGE}/cache:app",
+    )
+    main = make_plan(settings(tmp_path), parse_dockerfile(DOCKERFILE)).stage("app")
+    assert (main.cache_ref, main.cache_reads[-1]) == (f"{IMAGE}/cache:app", f"{IMAGE}/cache:app")
+
+
+def test_buildx_exports_and_reads_registry_cache_only_when_chosen(tmp_path: Path) -> None:
+    config = settings(tmp_path, "feature-x")
+    plan = make_plan(config, parse_dockerfile(DOCKERFILE))
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    context = make_context(tmp_path, tmp_path / "Dockerfile")
+    for backend in ("registry", "inline"):
+        builder = BuildkitBuilder(None, config, CacheChoice(backend, "test"))  # type: ignore[arg-type]
+        command = " ".join(builder.command(plan, plan.stage("app"), context))
+        exported = f"--cache-to type=registry,ref={IMAGE}/cache:app--feature-x,mode=max"
+        assert (exported in command) == (backend == "registry")
+        assert (f"ref={IMAGE}/cache:deps " in command) == (backend == "registry")
+        assert f"--cache-from type=registry,ref={IMAGE}:deps " in command
+    context.close()
+
+
+def test_buildkit_pulls_nothing_ahead_and_the_classic_builder_pulls_its_sources(
+    tmp_path: Path,
+) -> None:
+    plan = make_plan(settings(tmp_path), parse_dockerfile(DOCKERFILE))
+    assert pulls_for(plan, BuilderChoice("buildkit", "test")) == []
+    assert pulls_for(plan, BuilderChoice("classic", "test")) == [f"{IMAGE}:deps", f"{IMAGE}:app"]
+    assert pull_stages(settings(tmp_path), plan, Output(), BuilderChoice("buildkit", "t")) == []
