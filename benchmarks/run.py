@@ -28,9 +28,9 @@ from benchmarks.scenarios import SCENARIOS
 from tests.pipeline.conftest import REPO_ROOT, copy_project
 from tests.pipeline.services import EmptyRunner, engine_available, is_root
 
-# Not the other runner daemons' bridges (docker1, docker2) or the main one (docker0).
-RUNNER_BRIDGE = "docker3"
-RUNNER_CIDR = "172.31.0.1/24"
+# Not the main engine's bridge (docker0) or the test daemons' (docker1 to docker4).
+RUNNER_BRIDGE = "docker5"
+RUNNER_CIDR = "172.26.0.1/24"
 # Short mode (CI's proof that the benchmark still works, one repetition, under six
 # minutes on 2 cores): the cold and no-change runs of the baseline and of Stageline with
 # BuildKit. That drives both kinds of pipeline, the byte counting and every result file;

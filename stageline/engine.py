@@ -3,7 +3,11 @@
 ``REQUESTS_CA_BUNDLE`` is set on many CI machines; requests lets it override the CA
 docker-py configured for a TLS daemon such as GitLab's ``tcp://docker:2376`` dind
 service (docker-py issues 2433 and 2598). The client here ignores requests'
-environment (``trust_env = False``) and asks the daemon for its API version itself.
+environment (``trust_env = False``).
+
+The API version is negotiated as the Docker CLI does: the highest that the daemon and
+docker-py both speak, never below the daemon's minimum (Docker 29 refuses
+clients below API 1.44), so one client works from Docker 20.10 to today's dind.
 """
 
 from __future__ import annotations
@@ -25,6 +29,18 @@ STREAM_TIMEOUT_SECONDS = 1800
 
 def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
+
+
+def negotiated_version(server: Mapping[str, object]) -> str:
+    """Return the API version to use with a daemon, given its ``/version`` answer.
+
+    The lower of the daemon's version and docker-py's, raised to the daemon's minimum
+    when docker-py's is older than that (docker-py speaks newer APIs well enough).
+    """
+    server_api = str(server.get("ApiVersion") or DEFAULT_DOCKER_API_VERSION)
+    version = min(server_api, DEFAULT_DOCKER_API_VERSION, key=_version_tuple)
+    minimum = str(server.get("MinAPIVersion") or version)
+    return max(version, minimum, key=_version_tuple)
 
 
 def daemon_address(environ: Mapping[str, str]) -> str:
@@ -57,8 +73,7 @@ def connect(environ: Mapping[str, str]) -> APIClient:
         probe.close()
     except (DockerException, requests.exceptions.RequestException, OSError):
         raise DaemonError(no_daemon_message(environ)) from None
-    server_api = str(server.get("ApiVersion", DEFAULT_DOCKER_API_VERSION))
-    version = min(server_api, DEFAULT_DOCKER_API_VERSION, key=_version_tuple)
+    version = negotiated_version(server)
     client = APIClient(version=version, timeout=STREAM_TIMEOUT_SECONDS, **kwargs)
     client.trust_env = False
     return client

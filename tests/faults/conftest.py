@@ -43,8 +43,8 @@ RUNNER_CIDR = "172.28.0.1/24"
 REGISTRY_PORTS = range(5010, 5020)
 # The daemon retries a failed layer download itself, 5 times over about 50 s, before it
 # reports the failure. The runner gives up at once, so a registry that stops during a
-# pull surfaces in seconds. (dockerd 20.10 has no such option for uploads: a push that
-# loses its registry mid-layer takes those 50 s, as it does for users.)
+# pull surfaces in seconds. (dockerd has no such option for uploads: a push that loses
+# its registry mid-layer takes those 50 s, as it does for users.)
 RUNNER_DAEMON_FLAGS = ("--max-download-attempts=1",)
 TASK_TIMEOUT = 600
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+from docker.errors import DockerException
 
 from tests.gitlab.tls import TlsDaemon
 from tests.pipeline.conftest import copy_project, ok, run_task
@@ -47,7 +48,11 @@ def test_a_plain_docker_client_fails_there_because_of_requests_ca_bundle(
     tls_daemon: TlsDaemon, machine_bundle: Path
 ) -> None:
     environment = tls_environment(tls_daemon, machine_bundle)
-    plain = docker.from_env(environment=environment, version="1.41")
+    # docker-py negotiates the API version as it is made: that first request fails.
+    with pytest.raises(DockerException, match="SSLError|CERTIFICATE_VERIFY_FAILED"):
+        docker.from_env(environment=environment, version="auto")
+    # With the version a client ignoring requests' environment negotiated, pings fail too.
+    plain = docker.from_env(environment=environment, version=tls_daemon.api().api_version)
     with pytest.raises(requests.exceptions.SSLError):
         plain.ping()
     # The same client ignoring requests' environment gets through: the bundle is the cause.
@@ -78,8 +83,5 @@ def test_build_stages_reaches_the_tls_daemon_despite_requests_ca_bundle(
     )
     stages = build.report(report)["stages"]
     assert [stage["name"] for stage in stages] == ["build-python"]
-    images = docker.APIClient(
-        base_url=tls_daemon.docker_host, tls=tls_daemon.tls_config(), version="1.41"
-    )
-    images.trust_env = False
+    images = tls_daemon.api()
     assert images.inspect_image(f"{image}:build-python")["Id"] == stages[0]["image_id"]
