@@ -163,23 +163,43 @@ class BuildkitLog:
         return "\n".join(lines)
 
 
+def existing_config(directory: Path) -> dict[str, object]:
+    """Return the CLI's own config (logins, credential helpers), or {} if unreadable."""
+    try:
+        loaded = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 @contextmanager
 def docker_config(settings: Settings) -> Iterator[dict[str, str]]:
     """Yield environment additions that give the CLI the registry login, if any.
 
     docker-py's login lives in its process only; the CLI reads credentials from a
-    config file. A private, temporary ``DOCKER_CONFIG`` holds them for the build and
-    is deleted after; the password is never printed.
+    config file. A private, temporary ``DOCKER_CONFIG`` holds them for the build, on
+    top of the user's own config (other logins such as GitLab's dependency proxy, and
+    credential helpers for other registries, keep working; a credential store, which
+    would hide this login, is left out), and is deleted after; the password is never
+    printed.
     """
     if settings.registry_user is None or settings.registry_password is None:
         yield {}
         return
     original = Path(settings.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
     token = f"{settings.registry_user}:{settings.registry_password.reveal()}"
-    config = {
-        "auths": {str(settings.registry): {"auth": b64encode(token.encode()).decode()}},
-        "cliPluginsExtraDirs": [str(original / "cli-plugins")],
+    config = existing_config(original)
+    auths = config.get("auths")
+    config["auths"] = {
+        **(auths if isinstance(auths, dict) else {}),
+        str(settings.registry): {"auth": b64encode(token.encode()).decode()},
     }
+    config["cliPluginsExtraDirs"] = [str(original / "cli-plugins")]
+    # A credential store would take precedence over the login above; helpers keep theirs.
+    config.pop("credsStore", None)
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        helpers.pop(str(settings.registry), None)
     with tempfile.TemporaryDirectory(prefix="stageline-docker-config-") as directory:
         path = Path(directory) / "config.json"
         path.touch(mode=0o600)

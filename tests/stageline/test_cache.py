@@ -1,14 +1,16 @@
 """The cache backend: registry cache where the engine can export it, by the branch rules."""
 
+import base64
+import json
 from pathlib import Path
 
-from stageline.builders.buildkit import BuildkitBuilder
+from stageline.builders.buildkit import BuildkitBuilder, docker_config
 from stageline.cache import CONTAINERD_SNAPSHOTTER, CacheChoice, choose_cache
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.plan import make_plan
 from stageline.report import Output
-from stageline.settings import Settings
+from stageline.settings import Secret, Settings
 from stageline.stages import BuilderChoice, pull_stages, pulls_for
 
 IMAGE = "registry.example.com/team/app"
@@ -68,3 +70,28 @@ def test_buildkit_pulls_nothing_ahead_and_the_classic_builder_pulls_its_sources(
     assert pulls_for(plan, BuilderChoice("buildkit", "test")) == []
     assert pulls_for(plan, BuilderChoice("classic", "test")) == [f"{IMAGE}:deps", f"{IMAGE}:app"]
     assert pull_stages(settings(tmp_path), plan, Output(), BuilderChoice("buildkit", "t")) == []
+
+
+def test_the_clis_temporary_login_keeps_the_users_other_logins(tmp_path: Path) -> None:
+    user_config = tmp_path / "docker"
+    user_config.mkdir()
+    proxy = {"auth": "cHJveHk6dG9rZW4="}
+    (user_config / "config.json").write_text(
+        json.dumps({"auths": {"proxy.example.com": proxy}, "credsStore": "desktop"})
+    )
+    config = Settings(
+        root=tmp_path,
+        image=IMAGE,
+        ref_slug="main",
+        default_branch="main",
+        registry="registry.example.com",
+        registry_user="ci",
+        registry_password=Secret("pw"),
+        environ={"DOCKER_CONFIG": str(user_config)},
+    )
+    with docker_config(config) as extra:
+        written = json.loads((Path(extra["DOCKER_CONFIG"]) / "config.json").read_text())
+    assert written["auths"]["proxy.example.com"] == proxy
+    assert base64.b64decode(written["auths"]["registry.example.com"]["auth"]) == b"ci:pw"
+    assert "credsStore" not in written
+    assert not Path(extra["DOCKER_CONFIG"]).exists()
