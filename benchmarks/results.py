@@ -209,7 +209,7 @@ repetition(s) per scenario. Machine: {machine["os"]}, {machine["cpu"]} ({machine
 Each run purges an empty-cache runner daemon, then times `pull + build + push` against a
 registry that holds what the previous scenario pushed. Seconds are the median of the runs;
 "x cold" divides by the same variant's cold median. Steps cached/total are per stage, from
-the JSON report (Stageline) or from the classic builder's `Using cache` lines (baseline);
+the JSON report (Stageline) or from BuildKit's `CACHED` lines (baseline);
 "of which pull" is the median time of the pull step alone.
 Pulled/pushed are blob bytes read from the registry's access log (median); layers pushed
 excludes image configs. Final image: the engine's image size.

@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import VARIANTS, Pipeline, RunResult
+from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS, Pipeline, RunResult
 from benchmarks.registry import BenchRegistry
 from benchmarks.results import runs_from_json, write_results
 from benchmarks.scenarios import SCENARIOS
@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--variants",
-        default=",".join(VARIANTS),
+        default=",".join(DEFAULT_VARIANTS),
         help=f"comma-separated subset of {','.join(VARIANTS)} (full mode)",
     )
     return parser.parse_args(argv)

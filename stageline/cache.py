@@ -7,6 +7,10 @@
 * **inline**: BuildKit on the classic image store writes cache metadata into each
   stage image (``BUILDKIT_INLINE_CACHE=1``) and reads it from the stage tags.
 * **images**: the classic builder uses pulled stage images as ``--cache-from``.
+* **none**: the classic builder on the containerd image store. Docker Engine (26.1 at
+  least) then fails a step that makes no layer (``ENV``, ``ARG``...) when its cache match
+  is a ``--cache-from`` image ("failed to restore cached image ... failed validation"),
+  so the classic builder builds without them there: use BuildKit.
 
 Cache refs follow the stage tags' rules: a branch writes only its own.
 """
@@ -17,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stageline.plan import Plan
-from stageline.registry import registry_of
 
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 
@@ -42,12 +45,30 @@ def uses_containerd_store(info: Mapping[str, object]) -> bool:
     return ["driver-type", CONTAINERD_SNAPSHOTTER] in [list(pair) for pair in pairs]
 
 
+def names_registry_host(image: str) -> bool:
+    """Return whether ``image`` starts with a registry host (``host.tld/``, ``host:port/``)."""
+    first, _, rest = image.partition("/")
+    return bool(rest) and ("." in first or ":" in first or first == "localhost")
+
+
+def classic_cache(info: Mapping[str, object] | None) -> CacheChoice:
+    """Return the classic builder's cache: the pulled stage images, except on containerd."""
+    if info is not None and uses_containerd_store(info):
+        return CacheChoice(
+            "none",
+            "the classic builder cannot restore cached steps from pulled images on the "
+            "containerd image store (a Docker Engine bug: 'failed to restore cached image'); "
+            "use --builder buildkit for the registry cache",
+        )
+    return CacheChoice("images", "the classic builder reads the pulled stage images")
+
+
 def choose_cache(builder: str, plan: Plan, info: Mapping[str, object] | None) -> CacheChoice:
     """Return the cache backend for ``builder`` on an engine whose ``/info`` is ``info``."""
     if builder == "classic":
-        return CacheChoice("images", "the classic builder reads the pulled stage images")
-    if registry_of(plan.image) == "docker.io" and "/" not in plan.image:
-        return CacheChoice("inline", f"{plan.image} names no registry to export cache to")
+        return classic_cache(info)
+    if not names_registry_host(plan.image):
+        return CacheChoice("inline", f"{plan.image} names no registry host to export cache to")
     if info is None:
         return CacheChoice("inline", "no engine answered, so registry cache export is unknown")
     if uses_containerd_store(info):

@@ -40,7 +40,7 @@ def negotiated_version(server: Mapping[str, object]) -> str:
     server_api = str(server.get("ApiVersion") or DEFAULT_DOCKER_API_VERSION)
     version = min(server_api, DEFAULT_DOCKER_API_VERSION, key=_version_tuple)
     minimum = str(server.get("MinAPIVersion") or version)
-    return max(version, minimum, key=_version_tuple)
+    return str(max(version, minimum, key=_version_tuple))
 
 
 def daemon_address(environ: Mapping[str, str]) -> str:

@@ -89,9 +89,7 @@ def engine_info(client: APIClient) -> dict[str, object] | None:
 
 
 def probe_cache(settings: Settings, plan: Plan, choice: BuilderChoice) -> CacheChoice:
-    """Return the cache backend, asking the engine (if one answers) what it can export."""
-    if choice.name != "buildkit":
-        return choose_cache(choice.name, plan, None)
+    """Return the cache backend, asking the engine (if one answers) what it can do."""
     try:
         client = connect(settings.environ)
     except StagelineError:
@@ -183,10 +181,10 @@ def pull_stages(
     settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
 ) -> list[PullOutcome]:
     """Pull what the classic builder's cache needs; missing or unreachable ones are warnings."""
+    client = open_client(settings, output)  # logs in: bad credentials fail here, early
     if choice.name == "buildkit":
         output.header("nothing to pull: BuildKit reads its cache sources from the registry")
         return []
-    client = open_client(settings, output)
     outcomes: list[PullOutcome] = []
     if not plan.pulls:
         output.header("nothing to pull (--no-cache)")
@@ -215,7 +213,8 @@ def make_builder(
     """Return the builder object for ``choice``."""
     if choice.name == "buildkit":
         return BuildkitBuilder(client, settings, cache)
-    return ClassicBuilder(client, settings.environ, network=settings.build_network)
+    use_cache_from = cache.backend != "none"
+    return ClassicBuilder(client, settings.environ, settings.build_network, use_cache_from)
 
 
 def build_stages(
@@ -223,10 +222,10 @@ def build_stages(
 ) -> BuildReport:
     """Build every stage of the plan in order, tag each, and print the summary table."""
     client = open_client(settings, output)
-    cache = choose_cache(
-        choice.name, plan, engine_info(client) if choice.name == "buildkit" else None
-    )
+    cache = choose_cache(choice.name, plan, engine_info(client))
     output.header(f"cache: {cache.backend} ({cache.reason})")
+    if cache.backend == "none" and plan.pulls:
+        output.warn(f"building without cache sources: {cache.reason}.")
     builder = make_builder(choice, settings, client, cache)
     report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
     started = time.monotonic()

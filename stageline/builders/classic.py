@@ -114,11 +114,16 @@ class ClassicBuilder:
     name = "classic"
 
     def __init__(
-        self, client: APIClient, environ: Mapping[str, str], network: str | None = None
+        self,
+        client: APIClient,
+        environ: Mapping[str, str],
+        network: str | None = None,
+        use_cache_from: bool = True,
     ) -> None:
         self.client = client
         self.environ = environ
         self.network = network
+        self.use_cache_from = use_cache_from
 
     def build_stage(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
@@ -133,7 +138,7 @@ class ClassicBuilder:
                 dockerfile=context.dockerfile,
                 target=stage.name,
                 tag=stage.tags[0],
-                cache_from=list(stage.cache_from) or None,
+                cache_from=(list(stage.cache_from) or None) if self.use_cache_from else None,
                 buildargs=plan.build_arg_values,
                 nocache=plan.no_cache,
                 pull=plan.no_cache,

@@ -6,7 +6,7 @@ rather than as a plausible number in benchmarks/results/.
 
 from __future__ import annotations
 
-from benchmarks.pipeline import RunResult, StageSteps, cached_steps_of_classic_output
+from benchmarks.pipeline import RunResult, StageSteps, cached_steps_of_buildkit_output
 from benchmarks.registry import read_traffic
 from benchmarks.results import evaluate_targets, summarise, table_markdown
 
@@ -29,20 +29,18 @@ ACCESS_LOG = [
     'time="2026-11-28T03:37:47Z" level=warning msg="something else"',
 ]
 
-CLASSIC_OUTPUT = """Step 1/6 : ARG PYTHON_IMAGE=python:3.13-slim
-Step 2/6 : FROM ${PYTHON_IMAGE}
- ---> 249d68cc6f4e
-Step 3/6 : ENV A=1
- ---> Using cache
- ---> 7f54f0217385
-Step 4/6 : RUN pip install x
- ---> Using cache
- ---> 86eca6f4bba8
-Step 5/6 : COPY . /app
- ---> 1b2c3d4e5f60
-Step 6/6 : RUN npm run build
- ---> Running in 0a1b2c3d
- ---> 9f8e7d6c5b4a
+# A single-stage build's plain progress: BuildKit names no stage, and prints FROM too.
+BUILDKIT_OUTPUT = """#5 [1/5] FROM localhost:5000/mirror/python:3.13@sha256:1234
+#5 DONE 0.1s
+#6 [2/5] RUN pip install x
+#6 CACHED
+#7 [3/5] COPY requirements.txt /tmp/
+#7 CACHED
+#8 [4/5] COPY . /app
+#8 DONE 0.2s
+#9 [5/5] RUN npm run build
+#9 0.512 building
+#9 DONE 3.1s
 """
 
 
@@ -54,7 +52,7 @@ def test_bytes_pulled_count_blob_downloads_and_pushes_count_completed_uploads() 
 
 
 def test_baseline_steps_count_every_step_after_from_and_its_cache_hits() -> None:
-    assert cached_steps_of_classic_output(CLASSIC_OUTPUT) == StageSteps("image", 4, 2)
+    assert cached_steps_of_buildkit_output(BUILDKIT_OUTPUT) == StageSteps("image", 4, 2)
 
 
 def run(variant: str, scenario: str, seconds: float, **changes: object) -> RunResult:

@@ -96,10 +96,11 @@ class ProductionImage:
 
 
 def build_production_image(context: Path) -> ProductionImage:
-    """Build every stage of ``context`` with Stageline's own classic builder, on the main engine.
+    """Build every stage of ``context`` with Stageline's library, on the main engine.
 
-    The same library code as ``invoke build-stages``, so these tests exercise the
-    path users take; the engine's cache is shared with other suites.
+    The same library code and builder choice as ``invoke build-stages`` (BuildKit where
+    buildx is installed, as in CI), so these tests exercise the path users take; the
+    engine's cache is shared with other suites.
     """
     environ = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CI_", "STAGELINE_"))},
@@ -110,9 +111,8 @@ def build_production_image(context: Path) -> ProductionImage:
     settings = load_settings(context, environ=environ)
     plan = stages.load_plan(settings)
     try:
-        report = stages.build_stages(
-            settings, plan, Output(force_plain=True), stages.BuilderChoice("classic", "tests")
-        )
+        choice = stages.choose_builder(settings, plan)
+        report = stages.build_stages(settings, plan, Output(force_plain=True), choice)
     except StagelineError as exc:
         pytest.fail(f"building the production image failed: {exc}", pytrace=False)
     final = report.stages[-1]

@@ -49,7 +49,7 @@ def test_a_plain_docker_client_fails_there_because_of_requests_ca_bundle(
 ) -> None:
     environment = tls_environment(tls_daemon, machine_bundle)
     # docker-py negotiates the API version as it is made: that first request fails.
-    with pytest.raises(DockerException, match="SSLError|CERTIFICATE_VERIFY_FAILED"):
+    with pytest.raises(DockerException, match=r"SSLError|CERTIFICATE_VERIFY_FAILED"):
         docker.from_env(environment=environment, version="auto")
     # With the version a client ignoring requests' environment negotiated, pings fail too.
     plain = docker.from_env(environment=environment, version=tls_daemon.api().api_version)

@@ -12,14 +12,14 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.pipeline.services import EmptyRunner, engine_available, is_root, running
+from tests.pipeline.services import engine_available
 from tests.support import require
 
 __all__ = ["require"]  # re-exported: other suites import it from here
@@ -118,67 +118,6 @@ def engine() -> None:
     reason = engine_available(os.environ.get("DOCKER_HOST"))
     if reason:
         require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
-
-
-# The image stores a runner daemon can have: the containerd image store (the default
-# of Docker 29 and what CI's engine runs) and the classic overlay2 store of older runners.
-RUNNER_STORES = {"containerd": True, "overlay2": False}
-CLASSIC_STORE_MARK = "classic_store"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the classic_store mark."""
-    config.addinivalue_line(
-        "markers",
-        f"{CLASSIC_STORE_MARK}(**params): run the module's runner tests on a runner with the "
-        "classic overlay2 store too; keyword arguments keep that run to the given params "
-        "of those fixtures, e.g. classic_store(cold='classic')",
-    )
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize ``runner`` by image store in modules marked classic_store."""
-    if "runner" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-        CLASSIC_STORE_MARK
-    ):
-        metafunc.parametrize("runner", list(RUNNER_STORES), indirect=True, scope="session")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the classic-store runs that the classic_store mark's params leave out."""
-    keep: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        marker = item.get_closest_marker(CLASSIC_STORE_MARK)
-        wanted = marker.kwargs if marker else {}
-        classic = params.get("runner") == "overlay2"
-        left_out = any(params.get(name) not in ([v] if isinstance(v, str) else v)
-                       for name, v in wanted.items())
-        (dropped if classic and left_out else keep).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = keep
-
-
-@pytest.fixture(scope="session")
-def runner(
-    engine: None, request: pytest.FixtureRequest
-) -> Iterator[EmptyRunner]:
-    """Yield a second daemon standing for a CI runner with an empty cache.
-
-    Its image store is the containerd one unless parametrized (indirectly, or by the
-    classic_store mark) with "overlay2": the classic store, snapshotter off.
-    """
-    store: str = getattr(request, "param", "containerd")
-    if not is_root() or shutil.which("dockerd") is None or shutil.which("ctr") is None:
-        require(
-            "an empty-cache runner needs root, dockerd and ctr",
-            "run as root after .ci/install-packages (docker.io 26, containerd 1.7)",
-        )
-    root = Path("/tmp") / f"stageline-runner-{uuid.uuid4().hex[:8]}"
-    with running(EmptyRunner(root, snapshotter=RUNNER_STORES[store])) as runner:
-        yield runner
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """Real services for the pipeline tests: an empty-cache runner daemon and registries.
 
 ``EmptyRunner`` is a second Docker daemon with its own config, data root and containerd
-(namespace), standing for a CI runner whose cache is empty. ``LoopbackRegistry`` is a CNCF registry on a loopback
-port, optionally with htpasswd auth, that a test may stop and start again.
+(namespace), standing for a CI runner whose cache is empty. ``LoopbackRegistry`` is a
+CNCF registry on a loopback port, optionally with htpasswd auth, that a test may stop and
+start again.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from stageline.cache import uses_containerd_store
 from tests.pipeline.conftest import REPO_ROOT, TaskRun, ok, run_task
 from tests.pipeline.services import LoopbackRegistry
 
@@ -107,7 +108,12 @@ def test_a_failing_step_names_the_stage_the_step_and_its_last_lines(
 def test_an_unreachable_registry_warns_on_pull_and_fails_push_naming_it(
     tiny: Path, env: dict[str, str]
 ) -> None:
-    env = {**env, "CI_REGISTRY_IMAGE": "localhost:5999/nowhere/app", "STAGELINE_PUSH_RETRIES": "1"}
+    env = {
+        **env,
+        "CI_REGISTRY_IMAGE": "localhost:5999/nowhere/app",
+        "STAGELINE_PUSH_RETRIES": "1",
+        "STAGELINE_BUILDER": "classic",  # BuildKit pulls nothing ahead
+    }
     pull = ok(run_task(tiny, "pull-stages", env=env))
     assert pull.stderr.count("warning: cannot pull") == 2
     ok(run_task(tiny, "build-stages", env=env))
@@ -138,6 +144,20 @@ def test_wrong_credentials_name_the_registry_and_user_never_the_password(
     client = docker.from_env()
     client.login("ci-bot", PASSWORD, registry=auth_registry.address)
     assert client.images.get_registry_data(f"{image}:final").id.startswith("sha256:")
+
+
+def test_the_classic_builder_on_the_containerd_store_builds_without_cache_sources(
+    tiny: Path, env: dict[str, str]
+) -> None:
+    env = {**env, "STAGELINE_BUILDER": "classic"}
+    ok(run_task(tiny, "build-stages", env=env))
+    again = ok(run_task(tiny, "build-stages", env=env))
+    if uses_containerd_store(docker.from_env().info()):
+        assert "warning: building without cache sources" in again.stderr
+        assert "use --builder buildkit" in again.stderr
+    else:
+        assert "cache: images" in again.stdout
+        assert "warning" not in again.stderr
 
 
 def test_buildkit_without_buildx_says_how_to_install_it_or_use_classic(

@@ -9,9 +9,8 @@ from stageline.cache import CONTAINERD_SNAPSHOTTER, CacheChoice, choose_cache
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.plan import make_plan
-from stageline.report import Output
 from stageline.settings import Secret, Settings
-from stageline.stages import BuilderChoice, pull_stages, pulls_for
+from stageline.stages import BuilderChoice, pulls_for
 
 IMAGE = "registry.example.com/team/app"
 DOCKERFILE = "FROM debian AS deps\nFROM deps AS app\n"
@@ -28,9 +27,11 @@ def test_registry_cache_only_with_buildkit_on_the_containerd_store(tmp_path: Pat
     assert choose_cache("buildkit", plan, CONTAINERD_INFO).backend == "registry"
     assert choose_cache("buildkit", plan, OVERLAY_INFO).backend == "inline"
     assert "no engine answered" in choose_cache("buildkit", plan, None).reason
-    assert choose_cache("classic", plan, CONTAINERD_INFO).backend == "images"
-    local = make_plan(settings(tmp_path, image="app"), parse_dockerfile(DOCKERFILE))
-    assert "names no registry" in choose_cache("buildkit", local, CONTAINERD_INFO).reason
+    assert choose_cache("classic", plan, OVERLAY_INFO).backend == "images"
+    assert choose_cache("classic", plan, CONTAINERD_INFO).backend == "none"
+    for image in ("app", "team/app"):
+        local = make_plan(settings(tmp_path, image=image), parse_dockerfile(DOCKERFILE))
+        assert "names no registry host" in choose_cache("buildkit", local, CONTAINERD_INFO).reason
 
 
 def test_a_branch_writes_its_own_cache_ref_and_reads_its_own_then_the_defaults(
@@ -69,7 +70,6 @@ def test_buildkit_pulls_nothing_ahead_and_the_classic_builder_pulls_its_sources(
     plan = make_plan(settings(tmp_path), parse_dockerfile(DOCKERFILE))
     assert pulls_for(plan, BuilderChoice("buildkit", "test")) == []
     assert pulls_for(plan, BuilderChoice("classic", "test")) == [f"{IMAGE}:deps", f"{IMAGE}:app"]
-    assert pull_stages(settings(tmp_path), plan, Output(), BuilderChoice("buildkit", "t")) == []
 
 
 def test_the_clis_temporary_login_keeps_the_users_other_logins(tmp_path: Path) -> None:
