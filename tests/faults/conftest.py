@@ -145,12 +145,24 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
 
 
 def manifest(registry: str, repository: str, tag: str) -> dict[str, Any]:
-    """Return the manifest the registry serves for ``repository:tag``."""
+    """Return the manifest the registry serves for ``repository:tag``, with its digest."""
     request = urllib.request.Request(
         f"http://{registry}/v2/{repository}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.load(response))
+        document = dict(json.load(response))
+        document["_digest"] = response.headers.get("Docker-Content-Digest")
+        return document
+
+
+def image_manifests(registry: str, repository: str, tag: str) -> list[dict[str, Any]]:
+    """Return the image manifests of a tag: itself, or every one an image index lists.
+
+    With the containerd image store a push writes an index (image plus attestations).
+    """
+    document = manifest(registry, repository, tag)
+    children = [child["digest"] for child in document.get("manifests", [])]
+    return [manifest(registry, repository, child) for child in children] or [document]
 
 
 def blob_present(registry: str, repository: str, digest: str) -> bool:
@@ -170,16 +182,23 @@ def whole_tags(registry: str, repository: str) -> set[str]:
     """Return the repository's tags, asserting each one's manifest and blobs all resolve."""
     tags = registry_tags(registry, repository)
     for tag in tags:
-        document = manifest(registry, repository, tag)
-        digests = [document["config"]["digest"], *(layer["digest"] for layer in document["layers"])]
-        missing = [d for d in digests if not blob_present(registry, repository, d)]
-        assert missing == [], f"{repository}:{tag} names blobs the registry lacks: {missing}"
+        for document in image_manifests(registry, repository, tag):
+            digests = [document["config"]["digest"], *(lay["digest"] for lay in document["layers"])]
+            missing = [d for d in digests if not blob_present(registry, repository, d)]
+            assert missing == [], f"{repository}:{tag} names blobs the registry lacks: {missing}"
     return tags
 
 
-def config_digest(registry: str, repository: str, tag: str) -> str:
-    """Return the image ID (config digest) that ``repository:tag`` holds in the registry."""
-    return str(manifest(registry, repository, tag)["config"]["digest"])
+def image_ids(registry: str, repository: str, tag: str) -> set[str]:
+    """Return the digests an engine may use as the ID of the image ``repository:tag`` holds.
+
+    The classic image store's image ID is the config digest; the containerd store's is
+    the digest of the manifest (or index) itself.
+    """
+    ids = {str(manifest(registry, repository, tag)["_digest"])}
+    return ids | {
+        str(doc["config"]["digest"]) for doc in image_manifests(registry, repository, tag)
+    }
 
 
 # --------------------------------------------------------------------------- tasks

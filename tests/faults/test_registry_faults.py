@@ -14,8 +14,8 @@ import pytest
 
 from tests.faults.conftest import (
     Runner,
-    config_digest,
     file_in_image,
+    image_ids,
     run_task_until,
     task_env,
     whole_tags,
@@ -128,7 +128,7 @@ def test_a_daemon_restart_between_build_and_push_does_not_break_the_push(
     registry_address, repository = repository_of(image)
     assert whole_tags(registry_address, repository) == DEFAULT_TAGS
     final_id = build.report(report)["stages"][-1]["image_id"]
-    assert config_digest(registry_address, repository, "final") == final_id
+    assert final_id in image_ids(registry_address, repository, "final")
 
 
 def test_two_branches_building_at_once_keep_their_own_tags_and_the_default_ones(
@@ -174,7 +174,7 @@ def test_two_branches_building_at_once_keep_their_own_tags_and_the_default_ones(
     )
     for ref, sha in branches.items():
         built = runs[ref][0].report(tmp_path / f"{ref}.json")["stages"][-1]["image_id"]
-        assert config_digest(registry_address, repository, f"final--{ref}") == built
-        assert config_digest(registry_address, repository, sha) == built
+        assert built in image_ids(registry_address, repository, f"final--{ref}")
+        assert built in image_ids(registry_address, repository, sha)
         hello = (projects[ref] / "hello.txt").read_text()
         assert file_in_image(runner, built, "/hello.txt") == hello
