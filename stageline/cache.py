@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stageline.image_ref import names_registry_host
 from stageline.plan import Plan
 
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
@@ -43,12 +44,6 @@ def uses_containerd_store(info: Mapping[str, object]) -> bool:
     status = info.get("DriverStatus")
     pairs = status if isinstance(status, list) else []
     return ["driver-type", CONTAINERD_SNAPSHOTTER] in [list(pair) for pair in pairs]
-
-
-def names_registry_host(image: str) -> bool:
-    """Return whether ``image`` starts with a registry host (``host.tld/``, ``host:port/``)."""
-    first, _, rest = image.partition("/")
-    return bool(rest) and ("." in first or ":" in first or first == "localhost")
 
 
 def classic_cache(info: Mapping[str, object] | None) -> CacheChoice:

@@ -19,9 +19,9 @@ from docker import APIClient
 from docker.errors import APIError, DockerException, NotFound
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
-from stageline.builders.classic import split_image_ref
 from stageline.engine import api_error_text
 from stageline.errors import DaemonError, RegistryAuthError, RegistryError
+from stageline.image_ref import registry_of, split_image_ref
 from stageline.report import Output
 from stageline.settings import Settings
 
@@ -33,14 +33,6 @@ DONE_STATUSES = {
     "Pull complete": "pulled",
     "Already exists": "already present",
 }
-
-
-def registry_of(ref: str) -> str:
-    """Return the registry host of an image reference (Docker Hub when none is named)."""
-    first, _, rest = ref.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
 
 
 def classify(message: str) -> str:
