@@ -21,6 +21,7 @@ from stageline.builders import StepLog
 from stageline.context import BuildContext
 from stageline.engine import api_error_text, no_daemon_message
 from stageline.errors import BuildError, DaemonError
+from stageline.image_ref import split_image_ref
 from stageline.plan import Plan, StagePlan
 from stageline.report import Output, StageResult
 
@@ -53,14 +54,6 @@ def read_classic_line(log: StepLog, line: str) -> None:
         log.mark_cached()
     if not stripped.startswith(NOISE_PREFIXES):
         log.remember(line)
-
-
-def split_image_ref(ref: str) -> tuple[str, str]:
-    """Return ``(repository, tag)`` of ``IMAGE:tag`` (the registry port is not a tag)."""
-    repository, _, tag = ref.rpartition(":")
-    if not repository or "/" in tag:
-        return ref, "latest"
-    return repository, tag
 
 
 class ClassicStream:
@@ -140,6 +133,7 @@ class ClassicBuilder:
                 tag=stage.tags[0],
                 cache_from=(list(stage.cache_from) or None) if self.use_cache_from else None,
                 buildargs=plan.build_arg_values,
+                labels=dict(stage.labels) or None,
                 nocache=plan.no_cache,
                 pull=plan.no_cache,
                 rm=True,

@@ -310,11 +310,21 @@ class EmptyRunner(Daemon):
 class LoopbackRegistry:
     """A CNCF registry on 127.0.0.1:PORT with its own storage; auth is optional."""
 
-    def __init__(self, root: Path, port: int, user: str | None = None, password: str | None = None):
+    def __init__(
+        self,
+        root: Path,
+        port: int,
+        user: str | None = None,
+        password: str | None = None,
+        auth_lines: list[str] | None = None,
+        log_level: str = "warn",
+    ):
         self.root = root
         self.port = port
         self.user = user
         self.password = password
+        self.auth_lines = auth_lines  # an ``auth:`` section, e.g. a token issuer's
+        self.log_level = log_level  # "info" logs each request (an access log)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -326,7 +336,7 @@ class LoopbackRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         lines = [
             "version: 0.1",
-            "log: {level: warn}",
+            f"log: {{level: {self.log_level}}}",
             "storage:",
             f"  filesystem: {{rootdirectory: {self.root / 'data'}}}",
             "  delete: {enabled: true}",
@@ -342,9 +352,16 @@ class LoopbackRegistry:
             )
             htpasswd.write_text(result.stdout)
             lines += ["auth:", "  htpasswd:", "    realm: stageline", f"    path: {htpasswd}"]
+        elif self.auth_lines:
+            lines += self.auth_lines
         config = self.root / "config.yml"
         config.write_text("\n".join(lines) + "\n")
         return config
+
+    @property
+    def log_path(self) -> Path:
+        """Return the file the registry logs to."""
+        return self.root.parent / f"registry-{self.port}.log"
 
     def answers(self) -> bool:
         """Return whether the registry's API answers (401 counts: it is up)."""
@@ -361,7 +378,7 @@ class LoopbackRegistry:
         binary = shutil.which("docker-registry") or shutil.which("registry")
         if binary is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
-        log = (self.root.parent / f"registry-{self.port}.log").open("ab")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [binary, "serve", str(self._config())],
             stdout=log,
