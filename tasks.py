@@ -100,7 +100,7 @@ def plan(
     choice = stages.choose_builder(config, build_plan, builder)
     cache = stages.probe_cache(config, build_plan, choice)
     if json_:
-        print(json.dumps(stages.plan_document(build_plan, choice, cache), indent=2))
+        print(json.dumps(stages.plan_document(build_plan, choice, cache, config), indent=2))
     else:
         stages.show_plan(build_plan, config, choice, cache, Output())
 

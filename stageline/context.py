@@ -16,6 +16,8 @@ import os
 import stat
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -43,6 +45,12 @@ class BuildContext:
         """Return the tar rewound to its start, ready to be sent again."""
         self.fileobj.seek(0)
         return self.fileobj
+
+    @contextmanager
+    def read_tar(self) -> Iterator[tarfile.TarFile]:
+        """Yield the tar opened for reading, from its start."""
+        with tarfile.open(fileobj=self.open(), mode="r:") as tar:
+            yield tar
 
     def close(self) -> None:
         """Free the tar's storage."""

@@ -23,7 +23,7 @@ ambiguous.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stageline.build_args import BuildArg, choose_build_args, offered_build_args
 from stageline.build_secrets import BuildSecret, chosen_secrets, is_set
@@ -47,6 +47,7 @@ class StagePlan:
     cache_from: tuple[str, ...]
     cache_ref: str  # where this ref writes the stage's registry cache
     cache_reads: tuple[str, ...]  # registry cache refs of it and its ancestors, strongest first
+    labels: tuple[tuple[str, str], ...] = ()  # set at build time: the content key
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Plan:
     buildkit_features: tuple[BuildkitFeature, ...]
     secrets: tuple[BuildSecret, ...]  # the chosen secrets that are set here
     unset_secrets: tuple[BuildSecret, ...]  # chosen, not set: the build goes without
+    graph: StageGraph | None = field(default=None, compare=False, repr=False)
 
     @property
     def build_arg_values(self) -> dict[str, str]:
@@ -228,4 +230,5 @@ def make_plan(settings: Settings, dockerfile: Dockerfile, request: Request | Non
         buildkit_features=tuple(dockerfile.buildkit_features(set(chosen))),
         secrets=tuple(secret for secret in secrets if is_set(secret, settings)),
         unset_secrets=tuple(secret for secret in secrets if not is_set(secret, settings)),
+        graph=graph,
     )

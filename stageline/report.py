@@ -32,11 +32,20 @@ class StageResult:
     seconds: float
     image_id: str
     size_bytes: int
+    outcome: str = "built"  # reused (found by key, not built), cached (every step) or built
+    key: str | None = None  # the stage's content key (see stageline.content_key)
+    reused_from: str | None = None  # the registry image a reused stage is
 
     @property
     def fully_cached(self) -> bool:
         """Return whether every cacheable step of the stage came from cache."""
         return self.cached_steps == self.steps
+
+    def settle(self) -> StageResult:
+        """Set the outcome of a built stage from its steps; return it."""
+        if self.outcome != "reused":
+            self.outcome = "cached" if self.fully_cached else "built"
+        return self
 
 
 @dataclass
@@ -114,19 +123,19 @@ def print_summary(output: Output, report: BuildReport) -> None:
     """Print the per-stage summary table: steps cached/total, seconds, size."""
     rows = []
     for stage in report.stages:
-        mark = "fully cached" if stage.fully_cached and stage.steps else ""
+        steps = "-" if stage.outcome == "reused" else f"{stage.cached_steps}/{stage.steps}"
         rows.append(
             [
                 stage.name,
-                f"{stage.cached_steps}/{stage.steps}",
+                stage.outcome,
+                steps,
                 f"{stage.seconds:.1f}",
                 human_size(stage.size_bytes),
-                mark,
             ]
         )
     output.table(
         f"{report.image} on {report.ref} ({report.builder} builder, {report.total_seconds:.1f} s)",
-        ["stage", "cached/steps", "seconds", "size", ""],
+        ["stage", "outcome", "cached/steps", "seconds", "size"],
         rows,
     )
 

@@ -74,6 +74,7 @@ class Settings:
     target: str | None = None
     build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
     secret_specs: tuple[str, ...] = ()
+    promote_merged: bool = False
     ci: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -199,6 +200,20 @@ def _target_setting(env: Mapping[str, str], project: Mapping[str, object]) -> st
     return value.lower() if value else None
 
 
+def _flag_setting(
+    env: Mapping[str, str], project: Mapping[str, object], variable: str, key: str
+) -> bool:
+    raw = env.get(variable)
+    if raw:
+        if raw.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise SettingsError(f"{variable}={raw!r} is not a switch; set it to true or false.")
+        return raw.lower() in ("1", "true", "yes")
+    value = project.get(key, False)
+    if not isinstance(value, bool):
+        raise SettingsError(f"[tool.stageline] {key} must be true or false, e.g. {key} = true.")
+    return value
+
+
 def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
     """Return the settings for the project at ``root``.
 
@@ -243,6 +258,8 @@ def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = No
 
     password = get("CI_REGISTRY_PASSWORD")
     user = get("CI_REGISTRY_USER")
+    if user is None and password is None and get("CI_JOB_TOKEN"):
+        user, password = "gitlab-ci-token", get("CI_JOB_TOKEN")
     registry = get("CI_REGISTRY")
     if (user is None) != (password is None):
         missing = "CI_REGISTRY_PASSWORD" if password is None else "CI_REGISTRY_USER"
@@ -277,6 +294,7 @@ def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = No
             project, "build-args", DEFAULT_BUILD_ARGS, '["PYTHON_IMAGE", "NODE_IMAGE"]'
         ),
         secret_specs=_names_setting(project, "secrets", (), '["PIP_INDEX_URL"]'),
+        promote_merged=_flag_setting(env, project, "STAGELINE_PROMOTE_MERGED", "promote-merged"),
         ci=bool(get("CI")) and env.get("CI", "").lower() not in ("0", "false", "no"),
         environ=env,
     )

@@ -7,7 +7,7 @@ arguments and turns a :class:`~stageline.errors.StagelineError` into exit code 1
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 from docker import APIClient
@@ -18,13 +18,24 @@ from stageline.builders import Builder
 from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder, buildkit_missing_reason
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice, choose_cache
-from stageline.context import make_context
+from stageline.content_key import KEY_LABEL
+from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
 from stageline.engine import api_error_text, connect
 from stageline.errors import BuilderUnavailableError, PlanError, StagelineError
+from stageline.image_ref import parse_image_ref, registry_of
 from stageline.plan import Plan, Request, make_plan
 from stageline.registry import PullOutcome, PushOutcome
-from stageline.report import BuildReport, Output, print_summary
+from stageline.report import BuildReport, Output, StageResult, print_summary
+from stageline.reuse import (
+    Found,
+    Registries,
+    Reuse,
+    find_reusable,
+    key_tag,
+    reuse_rule,
+    write_tags,
+)
 from stageline.settings import BUILDERS, Settings
 
 
@@ -97,8 +108,14 @@ def probe_cache(settings: Settings, plan: Plan, choice: BuilderChoice) -> CacheC
     return choose_cache(choice.name, plan, engine_info(client))
 
 
-def plan_document(plan: Plan, choice: BuilderChoice, cache: CacheChoice) -> dict[str, object]:
+def plan_document(
+    plan: Plan, choice: BuilderChoice, cache: CacheChoice, settings: Settings | None = None
+) -> dict[str, object]:
     """Return the plan as the JSON object ``invoke plan --json`` prints (see README)."""
+    reuse = {
+        "reads": [] if plan.no_cache or settings is None else reuse_rule(settings),
+        "promote_merged": bool(settings and settings.promote_merged),
+    }
     return {
         "image": plan.image,
         "ref": plan.ref,
@@ -127,6 +144,7 @@ def plan_document(plan: Plan, choice: BuilderChoice, cache: CacheChoice) -> dict
         ],
         "pulls": pulls_for(plan, choice),
         "pushes": plan.pushes,
+        "reuse": reuse,
     }
 
 
@@ -155,7 +173,9 @@ def show_plan(
     for secret in plan.unset_secrets:
         output.line(f"secret:      {secret.id} not set ({secret.source}): building without it")
     pulls = pulls_for(plan, choice)
-    output.line(f"pull reads:  {', '.join(pulls) if pulls else 'nothing'}")
+    rule = "nothing (--no-cache)" if plan.no_cache else ", then ".join(reuse_rule(settings))
+    output.line(f"reuse:       a stage whose content key is under {rule}")
+    output.line(f"pull reads:  {', '.join(pulls) if pulls else 'nothing'} (less what is reused)")
     output.line(f"push writes: {', '.join(plan.pushes)}")
     if settings.registry_user:
         output.line(f"registry:    {settings.registry} as {settings.registry_user}")
@@ -168,13 +188,41 @@ def open_client(settings: Settings, output: Output) -> APIClient:
     return client
 
 
-def pulls_for(plan: Plan, choice: BuilderChoice) -> list[str]:
-    """Return what ``pull-stages`` fetches: the classic builder's cache sources.
+def pulls_for(plan: Plan, choice: BuilderChoice, reuse: Reuse | None = None) -> list[str]:
+    """Return what ``pull-stages`` fetches: the cache sources of the stages to build.
 
     BuildKit reads its cache sources from the registry itself, layer by layer as a
-    step needs them, so nothing is pulled ahead for it.
+    step needs them, so nothing is pulled ahead for it. A stage reused by key is not
+    built, so its sources are not needed (its ancestors' are, by a stage that is built).
     """
-    return [] if choice.name == "buildkit" else plan.pulls
+    if choice.name == "buildkit":
+        return []
+    seen: dict[str, None] = {}
+    for stage in plan.stages:
+        if reuse is None or not reuse.reused(stage.name):
+            seen.update(dict.fromkeys(stage.cache_from))
+    return list(seen)
+
+
+def compare_keys(settings: Settings, plan: Plan, output: Output) -> Reuse:
+    """Return each stage's content key and the registry image that already has it."""
+    output.header("compare content keys in the registry")
+    context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
+    try:
+        reuse = find_reusable(Registries(settings), plan, context, output)
+    finally:
+        context.close()
+    for stage in plan.stages:
+        found = reuse.found.get(stage.name)
+        if found is not None:
+            output.line(f"  {stage.name}: reused, {found.ref} has its key")
+        elif plan.no_cache:
+            output.line(f"  {stage.name}: build (--no-cache)")
+        elif reuse.keys.get(stage.name) is None:
+            output.line(f"  {stage.name}: build (no key: not every input is known ahead)")
+        else:
+            output.line(f"  {stage.name}: build (no image this ref may read has its key)")
+    return reuse
 
 
 def pull_stages(
@@ -185,10 +233,12 @@ def pull_stages(
     if choice.name == "buildkit":
         output.header("nothing to pull: BuildKit reads its cache sources from the registry")
         return []
+    pulls = pulls_for(plan, choice, compare_keys(settings, plan, output))
     outcomes: list[PullOutcome] = []
-    if not plan.pulls:
-        output.header("nothing to pull (--no-cache)")
-    for ref in plan.pulls:
+    if not pulls:
+        why = "--no-cache" if plan.no_cache else "every stage is reused"
+        output.header(f"nothing to pull ({why})")
+    for ref in pulls:
         output.header(f"pull {ref}")
         outcome = registry.pull(client, ref, output)
         outcomes.append(outcome)
@@ -199,7 +249,7 @@ def pull_stages(
         else:
             first = outcome.detail.splitlines()[0] if outcome.detail else ""
             output.warn(
-                f"cannot pull {ref} from {registry.registry_of(ref)} ({outcome.status}: {first}); "
+                f"cannot pull {ref} from {registry_of(ref)} ({outcome.status}: {first}); "
                 "building without this cache source."
             )
     pulled = sum(1 for outcome in outcomes if outcome.status == "pulled")
@@ -217,10 +267,49 @@ def make_builder(
     return ClassicBuilder(client, settings.environ, settings.build_network, use_cache_from)
 
 
+def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult:
+    """Return the report line of a stage reused by key: nothing pulled, nothing built."""
+    found = reuse.found[stage_name]
+    layers = found.manifest.document.get("layers", [])
+    return StageResult(
+        name=stage_name,
+        tags=tags,
+        cache_from=[],
+        steps=0,
+        cached_steps=0,
+        seconds=0.0,
+        image_id=found.manifest.digest,
+        size_bytes=sum(int(layer.get("size", 0)) for layer in layers),
+        outcome="reused",
+        key=reuse.keys.get(stage_name),
+        reused_from=found.ref,
+    )
+
+
+def build_each(
+    plan: Plan, builder: Builder, context: BuildContext, reuse: Reuse, output: Output
+) -> list[StageResult]:
+    """Build each planned stage that is not reused, labelled with its key."""
+    results = []
+    for stage in plan.stages:
+        key = reuse.keys.get(stage.name)
+        if reuse.reused(stage.name):
+            output.header(f"reuse {stage.name}: {reuse.found[stage.name].ref} has its key")
+            results.append(reused_result(stage.name, list(stage.tags), reuse))
+            continue
+        sources = ", ".join(stage.cache_from) or "none"
+        output.header(f"build {stage.name} -> {stage.tags[0]} (cache from: {sources})")
+        labelled = replace(stage, labels=((KEY_LABEL, key),) if key else ())
+        result = builder.build_stage(plan, labelled, context, output)
+        result.key = key
+        results.append(result.settle())
+    return results
+
+
 def build_stages(
     settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
 ) -> BuildReport:
-    """Build every stage of the plan in order, tag each, and print the summary table."""
+    """Build every stage of the plan that is not reused, tag each, and print the summary."""
     client = open_client(settings, output)
     cache = choose_cache(choice.name, plan, engine_info(client))
     output.header(f"cache: {cache.backend} ({cache.reason})")
@@ -229,16 +318,14 @@ def build_stages(
     builder = make_builder(choice, settings, client, cache)
     report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
     started = time.monotonic()
+    reuse = compare_keys(settings, plan, output)
     context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
     output.header(
         f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
         f"sha256 {context.sha256[:12]}"
     )
     try:
-        for stage in plan.stages:
-            sources = ", ".join(stage.cache_from) or "none"
-            output.header(f"build {stage.name} -> {stage.tags[0]} (cache from: {sources})")
-            report.stages.append(builder.build_stage(plan, stage, context, output))
+        report.stages = build_each(plan, builder, context, reuse, output)
     finally:
         context.close()
         report.total_seconds = time.monotonic() - started
@@ -246,10 +333,9 @@ def build_stages(
     return report
 
 
-def push_stages(settings: Settings, plan: Plan, output: Output) -> list[PushOutcome]:
-    """Push exactly the tags this ref may write; retried, then fail naming the registry."""
-    client = open_client(settings, output)
-    for ref in plan.pushes:
+def check_built(client: APIClient, refs: list[str]) -> None:
+    """Refuse to push when a tag to push is not an image on this engine."""
+    for ref in refs:
         try:
             client.inspect_image(ref)
         except ImageNotFound:
@@ -258,8 +344,30 @@ def push_stages(settings: Settings, plan: Plan, output: Output) -> list[PushOutc
             ) from None
         except APIError as exc:
             raise PlanError(f"cannot inspect {ref}: {api_error_text(exc)}") from None
-    outcomes: list[PushOutcome] = []
-    for ref in plan.pushes:
+
+
+def registry_image(registries: Registries, ref: str) -> Found | None:
+    """Return the image the registry holds under ``ref``, or None."""
+    image = parse_image_ref(ref)
+    manifest = registries.api(image.api_host).get_manifest(image.repository, image.reference)
+    return Found(ref, manifest) if manifest else None
+
+
+def write_key_tags(registries: Registries, plan: Plan, reuse: Reuse, output: Output) -> None:
+    """Name each stage's image by its key too, so the default branch can promote it."""
+    for stage in plan.stages:
+        key = reuse.keys.get(stage.name)
+        found = reuse.found.get(stage.name) or registry_image(registries, stage.tags[0])
+        if key is not None and found is not None:
+            write_tags(registries, found, [f"{plan.image}:{key_tag(stage.name, key)}"], output)
+
+
+def push_built(
+    settings: Settings, client: APIClient, refs: list[str], output: Output
+) -> list[PushOutcome]:
+    """Push built tags through the engine; each layer the registry lacks is uploaded."""
+    outcomes = []
+    for ref in refs:
         output.header(f"push {ref}")
         outcome = registry.push(client, ref, output, retries=settings.push_retries)
         outcomes.append(outcome)
@@ -267,9 +375,29 @@ def push_stages(settings: Settings, plan: Plan, output: Output) -> list[PushOutc
             f"  {ref}: {outcome.layers_pushed} layers pushed, "
             f"{outcome.layers_present} already present, {outcome.digest or 'no digest'}"
         )
+    return outcomes
+
+
+def push_stages(settings: Settings, plan: Plan, output: Output) -> list[PushOutcome]:
+    """Push the tags this ref may write; a reused stage's are copies inside the registry."""
+    client = open_client(settings, output)
+    reuse = compare_keys(settings, plan, output)
+    registries = Registries(settings)
+    built = [tag for stage in plan.stages if not reuse.reused(stage.name) for tag in stage.tags]
+    check_built(client, built)
+    copied = 0
+    for stage in plan.stages:
+        if reuse.reused(stage.name):
+            output.header(f"tag {stage.name} inside the registry (reused: nothing to upload)")
+            copied += len(write_tags(registries, reuse.found[stage.name], stage.tags, output))
+    outcomes = push_built(settings, client, built, output)
+    if settings.promote_merged:
+        output.header("name each stage's image by its key (promote-merged)")
+        write_key_tags(registries, plan, reuse, output)
     pushed = sum(outcome.layers_pushed for outcome in outcomes)
     present = sum(outcome.layers_present for outcome in outcomes)
     output.header(
-        f"pushed {len(outcomes)} tags: {pushed} layers uploaded, {present} already present"
+        f"pushed {len(outcomes)} tags: {pushed} layers uploaded, {present} already present; "
+        f"{copied} tags copied inside the registry"
     )
     return outcomes

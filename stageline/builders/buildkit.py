@@ -237,6 +237,8 @@ class BuildkitBuilder:
             (*stage.cache_reads, *stage.cache_from) if self.cache.registry else stage.cache_from
         ):
             command += ["--cache-from", f"type=registry,ref={ref}"]
+        for name, value in stage.labels:
+            command += ["--label", f"{name}={value}"]
         for tag in stage.tags:
             command += ["--tag", tag]
         if plan.no_cache:

@@ -1,10 +1,12 @@
-"""Every unchanged stage comes from the registry's cache on an empty runner.
+"""Every unchanged stage is reused from the registry on an empty runner, and moves no layer.
 
 For BuildKit on a runner with the containerd image store (registry cache) and for the
 classic builder on one with the classic overlay2 store, one cold build is pushed to a
 fresh repository in the loopback registry; each later scenario purges the runner
 daemon (a CI runner with an empty cache), pulls and builds again, and checks what the
-JSON report and the registry say. Both builders must find the same stages fully cached.
+registry's access log, the runner's images and the registry's tags say. A stage whose
+content key is in the registry is reused (not pulled, not built); a changed stage is
+built with the step cache of the earlier build.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from benchmarks.registry import Traffic, read_traffic
 from stageline.cache import uses_containerd_store
 from stageline.dockerfile import read_dockerfile
 from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
@@ -26,6 +29,7 @@ from tests.pipeline.services import (
     EmptyRunner,
     is_root,
     manifest_digest,
+    negotiated_api,
     registry_tags,
     running,
 )
@@ -52,6 +56,11 @@ class Cold:
     env: Callable[..., dict[str, str]]
     runner: EmptyRunner
     layers: dict[str, list[str]]  # each stage image's layers, read before any purge
+
+
+def reused(report: dict[str, Any]) -> set[str]:
+    """Return the names of the stages the build reused by content key."""
+    return {s["name"] for s in report["stages"] if s["outcome"] == "reused"}
 
 
 def by_stage(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -81,18 +90,31 @@ def layers_of(runner: EmptyRunner, image_id: str) -> list[str]:
     return list(runner.client().api.inspect_image(image_id)["RootFS"]["Layers"])
 
 
-def assert_same_image(cold: Cold, stage: str, new_id: str) -> None:
-    """Assert the rebuilt image of ``stage`` is the pushed one.
+def assert_reused_from_registry(cold: Cold, report: dict[str, Any], stage: str) -> None:
+    """Assert ``stage`` was reused as the image the default branch pushed, not rebuilt."""
+    registry, repository = cold.image.split("/", 1)
+    entry = by_stage(report)[stage]
+    assert entry["outcome"] == "reused"
+    assert entry["reused_from"] == f"{cold.image}:{stage}"
+    assert entry["image_id"] == manifest_digest(registry, repository, stage)
 
-    The classic builder reuses the cached image itself, so the IDs match. BuildKit
-    stamps a fresh creation time into the config, so its IDs differ even when every
-    step is cached: there the layers must match those of the cold build.
-    """
-    old_id = by_stage(cold.report)[stage]["image_id"]
-    if cold.builder == "classic":
-        assert new_id == old_id
-        return
-    assert layers_of(cold.runner, new_id) == cold.layers[stage]
+
+class RegistryLog:
+    """The loopback registry's access log, read from a mark on."""
+
+    def __init__(self) -> None:
+        path = os.environ.get("STAGELINE_TEST_REGISTRY_LOG")
+        if not path or not Path(path).is_file():
+            require("STAGELINE_TEST_REGISTRY_LOG names no file", "source .ci/env")
+        self.path = Path(path)
+        self.offset = self.path.stat().st_size
+
+    def traffic(self, repository: str) -> Traffic:
+        """Return the blob traffic of ``repository`` (and its cache) since the mark."""
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+        return read_traffic([line for line in lines if f"/v2/{repository}/" in line])
 
 
 def build_on_empty_runner(
@@ -190,15 +212,25 @@ def test_cold_build_then_push_writes_every_stage_tag(cold: Cold) -> None:
     assert "layers uploaded" in cold.push.stdout
 
 
-def test_an_empty_runner_gets_every_stage_from_the_registry(cold: Cold, tmp_path: Path) -> None:
+def test_no_change_reuses_every_stage_and_moves_no_layer(cold: Cold, tmp_path: Path) -> None:
+    log = RegistryLog()
     build, report = build_on_empty_runner(
-        cold.project, cold.runner, cold.env(), tmp_path / "r.json"
+        cold.project, cold.runner, cold.env(sha="3333cccc"), tmp_path / "r.json"
     )
-    assert fully_cached(report) == set(STAGES)
+    push = ok(run_task(cold.project, "push-stages", env=cold.env(sha="3333cccc")))
+    repository = cold.image.split("/", 1)[1]
+    traffic = log.traffic(repository)
+    assert (traffic.pulled_blobs, traffic.uploads) == (0, [])
+    assert cold.runner.image_ids() == set()  # nothing was pulled, nothing was built
+    assert reused(report) == set(STAGES)
+    for stage in STAGES:
+        assert_reused_from_registry(cold, report, stage)
     assert f"({cold.builder} builder" in build.stdout
-    for name, stage in by_stage(report).items():
-        assert_same_image(cold, name, stage["image_id"])
-    assert build.stdout.count("fully cached") == len(STAGES)
+    registry = cold.image.split("/", 1)[0]
+    assert manifest_digest(registry, repository, "3333cccc") == manifest_digest(
+        registry, repository, "production"
+    )
+    assert "1 tags copied inside the registry" in push.stdout
 
 
 def test_an_assets_change_reruns_build_node_from_the_assets_copy_only(
@@ -209,58 +241,48 @@ def test_an_assets_change_reruns_build_node_from_the_assets_copy_only(
         handle.write("\n// a one-line change\n")
     _, report = build_on_empty_runner(project, cold.runner, cold.env(), tmp_path / "r.json")
     stages, before = by_stage(report), by_stage(cold.report)
-    assert fully_cached(report) == {"build-python"}
-    assert_same_image(cold, "build-python", stages["build-python"]["image_id"])
+    assert reused(report) == {"build-python"}
+    assert_reused_from_registry(cold, report, "build-python")
     expected = steps_before(project, cold.builder, "build-node", "assets")
     assert stages["build-node"]["cached_steps"] == expected
-    assert stages["build-node"]["image_id"] != before["build-node"]["image_id"]
+    assert stages["build-node"]["outcome"] == "built"
+    assert stages["build-node"]["key"] != before["build-node"]["key"]
 
 
-def test_a_requirements_change_leaves_build_node_cached(cold: Cold, tmp_path: Path) -> None:
+def test_a_requirements_change_reuses_build_node(cold: Cold, tmp_path: Path) -> None:
     full_scenarios_only(cold)
     project = shutil.copytree(cold.project, tmp_path / "project")
     with (project / "requirements" / "production.txt").open("a") as handle:
         handle.write("# a requirements-only change\n")
     _, report = build_on_empty_runner(project, cold.runner, cold.env(), tmp_path / "r.json")
-    stages = by_stage(report)
-    assert fully_cached(report) == {"build-node"}
-    assert_same_image(cold, "build-node", stages["build-node"]["image_id"])
+    assert reused(report) == {"build-node"}
+    assert_reused_from_registry(cold, report, "build-node")
+    assert by_stage(report)["build-python"]["outcome"] == "built"
 
 
-def test_a_branch_reads_the_default_cache_and_writes_only_its_own_tags(
+def test_a_branch_reuses_the_default_images_and_writes_only_its_own_tags(
     cold: Cold, tmp_path: Path
 ) -> None:
     full_scenarios_only(cold)
     registry, repository = cold.image.split("/", 1)
     default_tags = [*STAGES, DEFAULT_SHA, "latest"]
     digests = {tag: manifest_digest(registry, repository, tag) for tag in default_tags}
-    cache_digests = (
-        {stage: manifest_digest(registry, f"{repository}/cache", stage) for stage in STAGES}
-        if registry_cache(cold)
-        else {}
-    )
+    log = RegistryLog()
     env = cold.env(ref="feature-login", sha="2222bbbb")
     _, report = build_on_empty_runner(cold.project, cold.runner, env, tmp_path / "r.json")
-    assert fully_cached(report) == set(STAGES)
+    assert reused(report) == set(STAGES)
     push = ok(run_task(cold.project, "push-stages", env=env))
+    traffic = log.traffic(repository)
+    assert (traffic.pulled_blobs, traffic.uploads) == (0, [])
     branch_tags = {f"{stage}--feature-login" for stage in STAGES} | {"2222bbbb"}
-    assert registry_tags(registry, repository) == set(default_tags) | branch_tags
+    assert registry_tags(registry, repository) >= set(default_tags) | branch_tags
     assert {tag: manifest_digest(registry, repository, tag) for tag in default_tags} == digests
-    if registry_cache(cold):
-        cache_repository = f"{repository}/cache"
-        assert registry_tags(registry, cache_repository) == set(STAGES) | {
-            f"{stage}--feature-login" for stage in STAGES
-        }
-        assert {
-            stage: manifest_digest(registry, cache_repository, stage) for stage in STAGES
-        } == cache_digests
-    pushed = {
-        line.split(":")[-1] for line in push.stdout.splitlines() if line.startswith("==> push ")
-    }
-    assert pushed == branch_tags
+    for stage in STAGES:  # copies of the default branch's images: the same digests
+        assert manifest_digest(registry, repository, f"{stage}--feature-login") == digests[stage]
+    assert "==> push " not in push.stdout  # no tag went through the engine
 
 
-def test_another_owner_and_mode_0666_still_hit_the_cache(cold: Cold, tmp_path: Path) -> None:
+def test_another_owner_and_mode_0666_keep_every_key(cold: Cold, tmp_path: Path) -> None:
     full_scenarios_only(cold)
     project = shutil.copytree(cold.project, tmp_path / "project")
     for path in [project, *project.rglob("*")]:
@@ -270,5 +292,98 @@ def test_another_owner_and_mode_0666_still_hit_the_cache(cold: Cold, tmp_path: P
         os.chmod(path, 0o777 if executable else 0o666)
         os.chown(path, 4321, 4321)
     _, report = build_on_empty_runner(project, cold.runner, cold.env(), tmp_path / "r.json")
-    assert fully_cached(report) == set(STAGES)
-    assert_same_image(cold, "production", by_stage(report)["production"]["image_id"])
+    assert reused(report) == set(STAGES)
+    keys = {stage["name"]: stage["key"] for stage in cold.report["stages"]}
+    assert {stage["name"]: stage["key"] for stage in report["stages"]} == keys
+
+
+def test_merge_takes_the_branch_image_only_with_promote_merged(cold: Cold, tmp_path: Path) -> None:
+    full_scenarios_only(cold)
+    project = shutil.copytree(cold.project, tmp_path / "project")
+    with (project / "assets" / "js" / "main.js").open("a") as handle:
+        handle.write("\n// the merge request's change\n")
+    registry, repository = cold.image.split("/", 1)
+    promote = {"STAGELINE_PROMOTE_MERGED": "true"}
+    branch = {**cold.env(ref="feature-merge", sha="4444dddd"), **promote}
+    build_on_empty_runner(project, cold.runner, branch, tmp_path / "branch.json")
+    ok(run_task(project, "push-stages", env=branch))
+    branch_digests = {
+        stage: manifest_digest(registry, repository, f"{stage}--feature-merge") for stage in STAGES
+    }
+
+    # Promotion off (the default): the default branch never takes another ref's image.
+    _, report = build_on_empty_runner(project, cold.runner, cold.env(), tmp_path / "off.json")
+    assert reused(report) == {"build-python"}  # its own, unchanged by the branch
+    assert by_stage(report)["build-node"]["outcome"] == "built"
+
+    # Promotion on: what the branch built and tested is what the default branch ships.
+    log = RegistryLog()
+    main = {**cold.env(sha="5555eeee"), **promote}
+    _, report = build_on_empty_runner(project, cold.runner, main, tmp_path / "on.json")
+    ok(run_task(project, "push-stages", env=main))
+    traffic = log.traffic(repository)
+    assert (traffic.pulled_blobs, traffic.uploads) == (0, [])
+    assert reused(report) == set(STAGES)
+    for stage in STAGES:
+        assert manifest_digest(registry, repository, stage) == branch_digests[stage]
+    for tag in ("latest", "5555eeee"):
+        assert manifest_digest(registry, repository, tag) == branch_digests["production"]
+
+
+def moving_base(engine_image: str) -> str:
+    """Push ``NODE_IMAGE`` as a new repository's ``:moving`` tag on the main engine."""
+    target = f"{engine_image}-base/node:moving"
+    client = negotiated_api()
+    client.pull(os.environ["NODE_IMAGE"])
+    client.tag(os.environ["NODE_IMAGE"], target.rsplit(":", 1)[0], "moving")
+    for chunk in client.push(target.rsplit(":", 1)[0], tag="moving", stream=True, decode=True):
+        assert "error" not in chunk, chunk
+    return target
+
+
+def repoint(target: str, tmp_path: Path) -> None:
+    """Push another image (the same layers and one label more) under ``target``."""
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "Dockerfile").write_text(f"FROM {target}\nLABEL moved=yes\n")
+    client = negotiated_api()
+    for chunk in client.build(path=str(tmp_path / "moved"), tag=target, decode=True):
+        assert "error" not in chunk, chunk
+    for chunk in client.push(target.rsplit(":", 1)[0], tag="moving", stream=True, decode=True):
+        assert "error" not in chunk, chunk
+
+
+def test_a_moved_base_tag_and_a_used_build_arg_each_rebuild_their_stage(
+    cold: Cold, tmp_path: Path
+) -> None:
+    full_scenarios_only(cold)
+    project = shutil.copytree(cold.project, tmp_path / "project")
+    dockerfile = project / "Dockerfile"
+    text = dockerfile.read_text()
+    # build-node declares an ARG of its own, used by a step.
+    dockerfile.write_text(
+        text.replace("WORKDIR /app\n", "WORKDIR /app\nARG BUNDLE_NOTE=none\n", 1).replace(
+            "RUN npm run build", 'RUN echo "$BUNDLE_NOTE" && npm run build', 1
+        )
+    )
+    base = moving_base(cold.image)
+    env = {**cold.env(ref="base-moves", sha="6666ffff"), "NODE_IMAGE": base}
+    build_on_empty_runner(project, cold.runner, env, tmp_path / "first.json")
+    ok(run_task(project, "push-stages", env=env))
+
+    _, same = build_on_empty_runner(project, cold.runner, env, tmp_path / "same.json")
+    assert reused(same) == set(STAGES)
+
+    argument = ["--build-arg", "BUNDLE_NOTE=release"]
+    runner = cold.runner
+    runner.purge()
+    build = ok(
+        run_task(project, "build-stages", *argument, "--report", str(tmp_path / "a.json"), env=env)
+    )
+    assert reused(build.report(tmp_path / "a.json")) == {"build-python"}
+
+    repoint(base, tmp_path)
+    _, moved = build_on_empty_runner(project, cold.runner, env, tmp_path / "moved.json")
+    assert reused(moved) == {"build-python"}
+    stages = by_stage(moved)
+    assert stages["build-node"]["outcome"] == "built"
+    assert stages["build-node"]["key"] != by_stage(same)["build-node"]["key"]
