@@ -152,6 +152,7 @@ def metrics_text(report: BuildReport) -> str:
         key = re.sub(r"[^a-zA-Z0-9_]", "_", stage.name)
         ratio = stage.cached_steps / stage.steps if stage.steps else 1.0
         lines.append(f"stageline_cache_hit_ratio_{key} {ratio:.2f}")
+        lines.append(f"stageline_stage_reused_{key} {int(stage.outcome == 'reused')}")
         lines.append(f"stageline_seconds_{key} {stage.seconds:.2f}")
     return "\n".join(lines) + "\n"
 

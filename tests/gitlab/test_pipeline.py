@@ -3,7 +3,8 @@
 The build job runs twice on a runner daemon with an empty cache, pushing to a fresh
 repository in the loopback registry: first as a scheduled pipeline (every stage rebuilt
 without cache, every tag pushed), then as a push pipeline after the runner is purged
-(every stage comes from the registry). The test jobs run the same way.
+(every stage is reused by its content key: nothing pulled, nothing built). The test
+jobs run the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from stageline.settings import load_settings
 from stageline.stages import load_plan
 from tests.gitlab.conftest import PipelineRun, git_commit_all, passed, run_pipeline
 from tests.pipeline.conftest import copy_project
-from tests.pipeline.services import EmptyRunner, registry_tags
+from tests.pipeline.services import EmptyRunner, manifest_digest, registry_tags
 
 pytestmark = pytest.mark.docker
 
@@ -115,22 +116,21 @@ def test_the_first_build_on_the_default_branch_pushes_every_stage_tag(builds: Bu
     assert builds.tags_after_scheduled == {*builds.stages, builds.sha, "latest"}
 
 
-def test_the_next_pipeline_on_an_empty_runner_gets_every_stage_from_the_registry(
+def test_the_next_pipeline_on_an_empty_runner_reuses_every_stage_from_the_registry(
     builds: Builds,
 ) -> None:
     stages = by_stage(builds.pushed_report)
     assert list(stages) == builds.stages
+    registry, repository = builds.image.split("/", 1)
     for name, stage in stages.items():
-        assert f"{builds.image}:{name}" in stage["cache_from"], stage
-        assert stage["steps"] > 0, stage
-        assert stage["cached_steps"] == stage["steps"], stage
+        assert stage["outcome"] == "reused", stage
+        assert stage["reused_from"] == f"{builds.image}:{name}", stage
+        assert stage["image_id"] == manifest_digest(registry, repository, name), stage
 
 
-def test_the_metrics_report_says_every_stage_was_fully_cached(builds: Builds) -> None:
-    ratios = dict(
-        re.findall(r"^stageline_cache_hit_ratio_(\S+) (\S+)$", builds.pushed_metrics, re.M)
-    )
-    assert ratios == {re.sub(r"\W", "_", name): "1.00" for name in builds.stages}
+def test_the_metrics_report_says_every_stage_was_reused(builds: Builds) -> None:
+    reused = dict(re.findall(r"^stageline_stage_reused_(\S+) (\S+)$", builds.pushed_metrics, re.M))
+    assert reused == {re.sub(r"\W", "_", name): "1" for name in builds.stages}
 
 
 def test_the_test_jobs_run_their_nox_sessions(git_project: Path) -> None:
