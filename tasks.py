@@ -112,6 +112,7 @@ def plan(
         **SELECTION_HELP,
         "no_cache": "Pull nothing (the build will not use a cache).",
         "builder": BUILDER_HELP,
+        "report": "Note each stage's pulled bytes in this JSON report (build-stages keeps them).",
     },
 )
 @friendly
@@ -122,12 +123,13 @@ def pull_stages(
     build_arg: list[str] | None = None,
     no_cache: bool = False,
     builder: str | None = None,
+    report: str | None = None,
 ) -> None:
-    """Pull the classic builder's cache sources (BuildKit reads the registry itself)."""
+    """Pull the cache sources of the stages to build (BuildKit reads the registry itself)."""
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache)
     choice = stages.choose_builder(config, build_plan, builder)
-    stages.pull_stages(config, build_plan, Output(), choice)
+    stages.pull_stages(config, build_plan, Output(), choice, Path(report) if report else None)
 
 
 @task(
@@ -165,14 +167,23 @@ def build_stages(
         write_metrics(Path(metrics), result)
 
 
-@task(name="push-stages", iterable=["build_arg"], help=SELECTION_HELP)
+@task(
+    name="push-stages",
+    iterable=["build_arg"],
+    help={
+        **SELECTION_HELP,
+        "report": "Add each stage's pushed bytes and copied tags to this JSON report.",
+    },
+)
 @friendly
 def push_stages(
     c: Context,
     stage: str | None = None,
     target: str | None = None,
     build_arg: list[str] | None = None,
+    report: str | None = None,
 ) -> None:
-    """Push exactly the tags this branch may write, with a summary of layers uploaded."""
+    """Push exactly the tags this branch may write; reused stages are copied in the registry."""
     config = settings()
-    stages.push_stages(config, load_plan(config, stage, target, build_arg), Output())
+    build_plan = load_plan(config, stage, target, build_arg)
+    stages.push_stages(config, build_plan, Output(), Path(report) if report else None)

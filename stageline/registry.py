@@ -52,6 +52,7 @@ class PullOutcome:
     ref: str
     status: str  # pulled | missing | unreachable | denied
     detail: str = ""
+    bytes: int = 0  # of the layers downloaded, as the engine reported their sizes
 
 
 @dataclass
@@ -62,7 +63,7 @@ class PushOutcome:
     digest: str = ""
     layers_pushed: int = 0
     layers_present: int = 0
-    attempts: int = 1
+    bytes_pushed: int = 0  # of the layers uploaded, as the engine reported their sizes
 
 
 @dataclass
@@ -73,6 +74,7 @@ class LayerStream:
     progress: Progress | None = None
     tasks: dict[str, TaskID] = field(default_factory=dict)
     states: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
     digest: str = ""
 
     def read(self, chunk: dict[str, Any]) -> None:
@@ -88,6 +90,9 @@ class LayerStream:
         if not layer or not status:
             return
         layer = str(layer)
+        total = (chunk.get("progressDetail") or {}).get("total")
+        if isinstance(total, int) and total > self.sizes.get(layer, 0):
+            self.sizes[layer] = total
         if status in DONE_STATUSES:
             self.states[layer] = DONE_STATUSES[status]
             if self.progress is None:
@@ -117,6 +122,12 @@ class LayerStream:
     def count(self, state: str) -> int:
         """Return how many layers ended in ``state``."""
         return sum(1 for value in self.states.values() if value == state)
+
+    def bytes(self, state: str) -> int:
+        """Return the bytes of the layers that ended in ``state`` (sizes the engine gave)."""
+        return sum(
+            self.sizes.get(layer, 0) for layer, value in self.states.items() if value == state
+        )
 
 
 @contextmanager
@@ -167,6 +178,7 @@ def login(client: APIClient, settings: Settings, output: Output) -> None:
 def pull(client: APIClient, ref: str, output: Output) -> PullOutcome:
     """Pull one cache source; a missing or unreachable one is an outcome, not an error."""
     repository, tag = split_image_ref(ref)
+    layers = LayerStream(output)
     try:
         with layer_stream(output) as layers:
             for chunk in client.pull(repository, tag=tag, stream=True, decode=True):
@@ -179,7 +191,7 @@ def pull(client: APIClient, ref: str, output: Output) -> PullOutcome:
         return PullOutcome(ref, classify(api_error_text(exc)), api_error_text(exc))
     except (requests.exceptions.RequestException, DockerException) as exc:
         raise DaemonError(f"the Docker daemon failed while pulling {ref}: {exc}") from None
-    return PullOutcome(ref, "pulled")
+    return PullOutcome(ref, "pulled", bytes=layers.bytes("pulled"))
 
 
 def push(
@@ -204,7 +216,7 @@ def push(
                 digest=layers.digest,
                 layers_pushed=layers.count("pushed"),
                 layers_present=layers.count("already present"),
-                attempts=attempt,
+                bytes_pushed=layers.bytes("pushed"),
             )
         except RegistryError as exc:
             last = str(exc)

@@ -35,6 +35,8 @@ class StageResult:
     outcome: str = "built"  # reused (found by key, not built), cached (every step) or built
     key: str | None = None  # the stage's content key (see stageline.content_key)
     reused_from: str | None = None  # the registry image a reused stage is
+    pulled_bytes: int = 0  # layers pull-stages downloaded for it (pull-stages --report)
+    pushed_bytes: int = 0  # layers push-stages uploaded for it (push-stages --report)
 
     @property
     def fully_cached(self) -> bool:
@@ -140,9 +142,45 @@ def print_summary(output: Output, report: BuildReport) -> None:
     )
 
 
+def load_json_report(path: Path, image: str, ref: str) -> dict[str, object]:
+    """Return the report at ``path`` if it is one for ``image`` on ``ref``, else a new one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict) or (data.get("image"), data.get("ref")) != (image, ref):
+        return {"image": image, "ref": ref, "stages": []}
+    if not isinstance(data.get("stages"), list):
+        data["stages"] = []
+    return data
+
+
+def report_stages(data: dict[str, object]) -> dict[str, dict[str, object]]:
+    """Return a loaded report's stages by name."""
+    stages = data["stages"]
+    assert isinstance(stages, list)
+    return {str(s["name"]): s for s in stages if isinstance(s, dict) and "name" in s}
+
+
 def write_json_report(path: Path, report: BuildReport) -> None:
-    """Write the JSON report to ``path`` (parent folders are created)."""
+    """Write the JSON report to ``path``, keeping the bytes pull-stages noted there."""
+    earlier = report_stages(load_json_report(path, report.image, report.ref))
+    for stage in report.stages:
+        pulled = earlier.get(stage.name, {}).get("pulled_bytes", 0)
+        stage.pulled_bytes = pulled if isinstance(pulled, int) else 0
     _write(path, json.dumps(report.as_dict(), indent=2) + "\n")
+
+
+def update_json_report(
+    path: Path, image: str, ref: str, fields: dict[str, dict[str, object]]
+) -> None:
+    """Set ``fields`` of each named stage in the report at ``path`` (made if absent)."""
+    data = load_json_report(path, image, ref)
+    stages = report_stages(data)
+    for name, values in fields.items():
+        stages.setdefault(name, {"name": name}).update(values)
+    data["stages"] = list(stages.values())
+    _write(path, json.dumps(data, indent=2) + "\n")
 
 
 def metrics_text(report: BuildReport) -> str:

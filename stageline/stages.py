@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import requests
 from docker import APIClient
@@ -24,9 +25,16 @@ from stageline.dockerfile import read_dockerfile
 from stageline.engine import api_error_text, connect
 from stageline.errors import BuilderUnavailableError, PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of
-from stageline.plan import Plan, Request, make_plan
+from stageline.plan import Plan, Request, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
-from stageline.report import BuildReport, Output, StageResult, print_summary
+from stageline.report import (
+    BuildReport,
+    Output,
+    StageResult,
+    human_size,
+    print_summary,
+    update_json_report,
+)
 from stageline.reuse import (
     Found,
     Registries,
@@ -225,8 +233,24 @@ def compare_keys(settings: Settings, plan: Plan, output: Output) -> Reuse:
     return reuse
 
 
+def pulled_by_stage(
+    settings: Settings, plan: Plan, outcomes: list[PullOutcome]
+) -> dict[str, dict[str, object]]:
+    """Return each planned stage's downloaded bytes: its own and its default tag's pulls."""
+    owner = {ref: s.name for s in plan.stages for ref in read_tags(settings, s.name)}
+    pulled = {stage.name: 0 for stage in plan.stages}
+    for outcome in outcomes:
+        if outcome.ref in owner:
+            pulled[owner[outcome.ref]] += outcome.bytes
+    return {name: {"pulled_bytes": size} for name, size in pulled.items()}
+
+
 def pull_stages(
-    settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
+    settings: Settings,
+    plan: Plan,
+    output: Output,
+    choice: BuilderChoice,
+    report: Path | None = None,
 ) -> list[PullOutcome]:
     """Pull what the classic builder's cache needs; missing or unreachable ones are warnings."""
     client = open_client(settings, output)  # logs in: bad credentials fail here, early
@@ -253,7 +277,10 @@ def pull_stages(
                 "building without this cache source."
             )
     pulled = sum(1 for outcome in outcomes if outcome.status == "pulled")
-    output.header(f"pulled {pulled} of {len(outcomes)} cache sources")
+    size = human_size(sum(outcome.bytes for outcome in outcomes))
+    output.header(f"pulled {pulled} of {len(outcomes)} cache sources ({size} of layers)")
+    if report is not None:
+        update_json_report(report, plan.image, plan.ref, pulled_by_stage(settings, plan, outcomes))
     return outcomes
 
 
@@ -378,26 +405,46 @@ def push_built(
     return outcomes
 
 
-def push_stages(settings: Settings, plan: Plan, output: Output) -> list[PushOutcome]:
+def pushed_by_stage(
+    plan: Plan, outcomes: list[PushOutcome], copied: dict[str, list[str]]
+) -> dict[str, dict[str, object]]:
+    """Return each planned stage's uploaded bytes and the tags copied inside the registry."""
+    uploaded = {ref.ref: ref.bytes_pushed for ref in outcomes}
+    return {
+        stage.name: {
+            "pushed_bytes": sum(uploaded.get(tag, 0) for tag in stage.tags),
+            "tags_copied": copied.get(stage.name, []),
+        }
+        for stage in plan.stages
+    }
+
+
+def push_stages(
+    settings: Settings, plan: Plan, output: Output, report: Path | None = None
+) -> list[PushOutcome]:
     """Push the tags this ref may write; a reused stage's are copies inside the registry."""
     client = open_client(settings, output)
     reuse = compare_keys(settings, plan, output)
     registries = Registries(settings)
     built = [tag for stage in plan.stages if not reuse.reused(stage.name) for tag in stage.tags]
     check_built(client, built)
-    copied = 0
+    copied: dict[str, list[str]] = {}
     for stage in plan.stages:
         if reuse.reused(stage.name):
             output.header(f"tag {stage.name} inside the registry (reused: nothing to upload)")
-            copied += len(write_tags(registries, reuse.found[stage.name], stage.tags, output))
+            found = reuse.found[stage.name]
+            copied[stage.name] = write_tags(registries, found, stage.tags, output)
     outcomes = push_built(settings, client, built, output)
     if settings.promote_merged:
         output.header("name each stage's image by its key (promote-merged)")
         write_key_tags(registries, plan, reuse, output)
     pushed = sum(outcome.layers_pushed for outcome in outcomes)
     present = sum(outcome.layers_present for outcome in outcomes)
+    size = human_size(sum(outcome.bytes_pushed for outcome in outcomes))
     output.header(
-        f"pushed {len(outcomes)} tags: {pushed} layers uploaded, {present} already present; "
-        f"{copied} tags copied inside the registry"
+        f"pushed {len(outcomes)} tags: {pushed} layers uploaded ({size}), {present} already "
+        f"present; {sum(map(len, copied.values()))} tags copied inside the registry"
     )
+    if report is not None:
+        update_json_report(report, plan.image, plan.ref, pushed_by_stage(plan, outcomes, copied))
     return outcomes
