@@ -42,6 +42,7 @@ ALLOWED_EVERYWHERE = [
     r"\bStageline\w*Error\b",  # the library's exceptions
     r"\(stageline\)",  # headings "Build (stageline)": the library's settings
     r"\bstageline_\w+",  # the library's metric names (stageline_cache_hit_ratio_<stage>)
+    r"\bio\.stageline\.[\w.-]+",  # the library's image label (io.stageline.content-key)
 ]
 ALLOWED_IN_FILE = {
     ".dockerignore": [r"^stageline$"],  # the library's directory
