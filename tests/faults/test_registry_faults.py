@@ -7,6 +7,7 @@ to a registry of its own, which it stops and starts while the tasks run.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -87,6 +88,9 @@ def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
     ok(run_task(project, "build-stages", env=env))
     ok(run_task(project, "push-stages", env=env))
     runner.daemon.purge()  # an empty runner: everything must come from the registry
+    # A change to what the final stage copies: it must be built, so its sources are pulled
+    # (an unchanged project reuses every stage and pulls nothing).
+    (project / "hello.txt").write_text(f"changed {uuid.uuid4().hex}\n")
 
     pull, stopped = run_task_until(
         project,
