@@ -1,18 +1,32 @@
 """One benchmark run: purge the runner, then pull, build and push one variant.
 
-A variant is Stageline with one builder (its invoke tasks, run as CI runs them) or
-the baseline (the single-stage Dockerfile with ``docker pull``/``build --cache-from``/
-``push``, built as ``docker build`` builds on Docker 23+: with BuildKit, and inline
-cache so that ``--cache-from IMAGE:latest`` can work at all; the classic builder's
-``--cache-from`` fails on the containerd image store the runner has). The wall time of
-a run covers pull + build + push; purging the runner comes before the clock starts.
+The variants:
+
+* ``classic``, ``buildkit``: Stageline with that builder (its invoke tasks
+  ``pull-stages``, ``build-stages``, ``push-stages``, run as CI runs them).
+* ``baseline``: the single-stage ``benchmarks/baseline/Dockerfile`` that Stageline
+  replaced, with ``docker pull``/``build --cache-from IMAGE:latest``/``push``
+  (benchmarks/pipelines/latest.sh).
+* ``multistage-latest``: the project's own multi-stage ``Dockerfile`` (target
+  ``production``) built the same naive way (latest.sh again).
+* ``per-stage-shell``: the per-stage pipeline a careful team writes by hand: every stage
+  pulled, built with ``--target`` and ``--cache-from`` its own and the earlier stages'
+  tags, and pushed (benchmarks/pipelines/per-stage.sh).
+
+The three hand-written pipelines build as ``docker build`` builds on Docker 23+: with
+BuildKit, and inline cache so that ``--cache-from`` can work at all (the classic
+builder's ``--cache-from`` fails on the containerd image store the runner has). The
+wall time of a run covers pull + build + push; purging the runner comes before the
+clock starts.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +35,64 @@ from stageline.builders.buildkit import BuildkitLog
 from tests.pipeline.conftest import base_environ, ok, run_task
 from tests.pipeline.services import EmptyRunner
 
-VARIANTS = ("classic", "buildkit", "baseline")
+STAGELINE_VARIANTS = ("classic", "buildkit")
+HAND_WRITTEN_VARIANTS = ("baseline", "multistage-latest", "per-stage-shell")
+VARIANTS = STAGELINE_VARIANTS + HAND_WRITTEN_VARIANTS
 # The runner has the containerd image store, where the classic builder builds without
-# cache sources (see stageline/cache.py): measuring it there says nothing about caching.
-DEFAULT_VARIANTS = ("buildkit", "baseline")
-BASELINE_DOCKERFILE = "benchmarks/baseline/Dockerfile"
+# cache sources (see stageline/cache.py): measuring it there says nothing about caching,
+# so it runs only when asked for (--variants).
+DEFAULT_VARIANTS = ("buildkit", *HAND_WRITTEN_VARIANTS)
+DEFAULT_BRANCH = "main"
+PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
+# The project's stages in Dockerfile order: the order in which steps are reported.
+STAGE_ORDER = ("build-python", "build-node", "production")
+# A line the shell pipelines print before each `docker build`.
+BUILD_MARKER = "==> build "
+STEPS = ("pull", "build", "push")
+
+
+@dataclass(frozen=True)
+class ShellPipeline:
+    """A hand-written pipeline: its script and what it builds."""
+
+    script: str  # in benchmarks/pipelines/
+    dockerfile: str  # in the project
+    target: str = ""  # empty: the Dockerfile's last stage
+
+
+SHELL_PIPELINES = {
+    "baseline": ShellPipeline("latest.sh", "benchmarks/baseline/Dockerfile"),
+    "multistage-latest": ShellPipeline("latest.sh", "Dockerfile", "production"),
+    "per-stage-shell": ShellPipeline("per-stage.sh", "Dockerfile", "production"),
+}
 
 
 @dataclass
 class StageSteps:
-    """Cacheable steps of one stage, and how many were served from cache."""
+    """Cacheable steps of one stage, and how many were served from cache.
+
+    ``outcome`` is Stageline's (``reused``, ``cached`` or ``built``); None for the
+    hand-written pipelines and for results written before Stageline reused stages.
+    """
 
     name: str
     steps: int
     cached: int
+    outcome: str | None = None
 
     @property
     def fully_cached(self) -> bool:
-        """Return whether every cacheable step came from cache."""
+        """Return whether every cacheable step came from cache (a reused stage has none)."""
         return self.cached == self.steps
 
 
 @dataclass
 class RunResult:
-    """What one pull + build + push sequence cost."""
+    """What one pull + build + push sequence cost.
+
+    ``pulled_bytes``/``pushed_bytes`` count every blob; the ``*_layer_bytes`` leave out
+    image configs and other JSON blobs (None in results written before they existed).
+    """
 
     variant: str
     scenario: str
@@ -59,6 +107,8 @@ class RunResult:
     pushed_blobs: int
     layers_pushed: int
     image_bytes: int
+    pulled_layer_bytes: int | None = None
+    pushed_layer_bytes: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,13 +119,68 @@ class RunResult:
         return data
 
 
+@dataclass(frozen=True)
+class Job:
+    """One pipeline to run: which variant, for which commit of which ref."""
+
+    variant: str
+    scenario: str
+    repetition: int
+    project: Path
+    image: str
+    sha: str
+    ref: str = DEFAULT_BRANCH
+    promote: bool = False  # Stageline's promote-merged setting
+
+
+@dataclass
+class Timed:
+    """The output and seconds of each step, and the registry traffic they caused."""
+
+    outputs: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    pulled: Traffic = field(default_factory=Traffic)  # during pull and build
+    pushed: Traffic = field(default_factory=Traffic)  # during push
+
+
+def stage_rank(name: str) -> tuple[int, str]:
+    """Return the sort key that puts stages in Dockerfile order, unknown ones last."""
+    return (STAGE_ORDER.index(name) if name in STAGE_ORDER else len(STAGE_ORDER), name)
+
+
+def build_sections(output: str) -> list[tuple[str, list[str]]]:
+    """Split a pipeline's build output at each ``==> build NAME`` line: (NAME, lines)."""
+    sections: list[tuple[str, list[str]]] = []
+    for line in output.splitlines():
+        if line.startswith(BUILD_MARKER):
+            sections.append((line[len(BUILD_MARKER) :].strip(), []))
+        elif sections:
+            sections[-1][1].append(line)
+    return sections or [("image", output.splitlines())]
+
+
+def steps_of_build_output(output: str) -> list[StageSteps]:
+    """Return each stage's cacheable and cached steps, from BuildKit's plain progress.
+
+    Each ``docker build`` (a section) numbers its steps anew. A stage counts in the first
+    section that shows it: a per-stage pipeline's build of ``production`` shows its
+    ancestors again, already counted. An unnamed stage takes the section's name.
+    """
+    counted: dict[str, StageSteps] = {}
+    for name, lines in build_sections(output):
+        log = BuildkitLog(name)
+        for line in lines:
+            log.read(line)
+        for stage in dict.fromkeys(vertex.stage for vertex in log.vertices.values()):
+            if stage not in counted:
+                steps, cached = log.tally(stage)
+                counted[stage] = StageSteps(stage, steps, cached)
+    return sorted(counted.values(), key=lambda s: stage_rank(s.name))
+
+
 def cached_steps_of_buildkit_output(output: str) -> StageSteps:
     """Return the single stage's cacheable steps and cached ones from BuildKit's plain log."""
-    log = BuildkitLog("image")
-    for line in output.splitlines():
-        log.read(line)
-    steps, cached = log.tally("image")
-    return StageSteps("image", steps, cached)
+    return steps_of_build_output(output)[0]
 
 
 @dataclass
@@ -86,148 +191,163 @@ class Pipeline:
     registry: BenchRegistry
     base_images: dict[str, str]
     log_dir: Path
+    # The engine's size of each final image built so far, by content key: a reused
+    # image is not on the runner, but it is one that an earlier run built.
+    sizes: dict[str, int] = field(default_factory=dict)
 
-    def run(
-        self, variant: str, scenario: str, repetition: int, project: Path, image: str, sha: str
-    ) -> RunResult:
-        """Purge the runner, then pull, build and push ``variant``; return what it cost."""
-        self.runner.purge()
-        self.registry.mark()
-        if variant == "baseline":
-            result = self._baseline(scenario, repetition, project, image, sha)
-        else:
-            result = self._stageline(variant, scenario, repetition, project, image, sha)
+    def run_scenario(self, job: Job, branch: str | None = None) -> RunResult:
+        """Run ``job``; with ``branch``, that branch's pipeline first, untimed."""
+        setup = None
+        if branch is not None:
+            setup = self.run(replace(job, ref=branch, sha=f"{job.sha}b"))
+        result = self.run(job)
+        if setup is not None:
+            result.extra["branch"] = {
+                "ref": branch,
+                "seconds": round(setup.seconds, 2),
+                "pushed_bytes": setup.pushed_bytes,
+            }
         return result
 
-    def _log(self, variant: str, scenario: str, repetition: int, name: str, text: str) -> None:
+    def run(self, job: Job) -> RunResult:
+        """Purge the runner, then pull, build and push ``job``; return what it cost."""
+        self.runner.purge()
+        self.registry.mark()
+        if job.variant in SHELL_PIPELINES:
+            return self._shell(job, SHELL_PIPELINES[job.variant])
+        return self._stageline(job)
+
+    def _timed(self, job: Job, step: Callable[[str], str]) -> Timed:
+        """Run pull, build and push through ``step``, timing each; log and read traffic."""
+        timed = Timed()
+        for name in STEPS:
+            started = time.monotonic()
+            timed.outputs[name] = step(name)
+            timed.seconds[name] = time.monotonic() - started
+            if name == "build":
+                timed.pulled = self.registry.traffic()
+        timed.pushed = self.registry.traffic()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        path = self.log_dir / f"r{repetition}-{scenario}-{variant}-{name}.log"
-        path.write_text(text, encoding="utf-8")
+        for name, text in timed.outputs.items():
+            log = f"r{job.repetition}-{job.scenario}-{job.variant}-{job.ref}-{name}.log"
+            (self.log_dir / log).write_text(text, encoding="utf-8")
+        return timed
 
-    def _pushed(self, traffic: Traffic, repository: str, tags: list[str]) -> tuple[int, int, int]:
-        """Return (bytes, blobs, layers) uploaded: layers are blobs that are not configs."""
-        configs = {self.registry.config_digest(repository, tag) for tag in tags}
-        sizes = {digest: self.registry.blob_size(repo, digest) for repo, digest in traffic.uploads}
-        layers = sum(1 for digest in sizes if digest not in configs)
-        return sum(sizes.values()), len(sizes), layers
+    def _layer_bytes(self, blobs: Iterable[tuple[str, str, int]]) -> tuple[int, int]:
+        """Return (count, bytes) of the blobs that are layers, not JSON documents."""
+        layers = [
+            size for repo, digest, size in blobs if self.registry.is_layer(repo, digest, size)
+        ]
+        return len(layers), sum(layers)
 
-    def _stageline(
-        self, builder: str, scenario: str, repetition: int, project: Path, image: str, sha: str
+    def _result(
+        self, job: Job, timed: Timed, stages: list[StageSteps], image_bytes: int
     ) -> RunResult:
+        uploads = {
+            (repo, digest): self.registry.blob_size(repo, digest)
+            for repo, digest in timed.pushed.uploads
+        }
+        layers, pushed_layer_bytes = self._layer_bytes((r, d, s) for (r, d), s in uploads.items())
+        _, pulled_layer_bytes = self._layer_bytes(timed.pulled.downloads)
+        return RunResult(
+            variant=job.variant,
+            scenario=job.scenario,
+            repetition=job.repetition,
+            seconds=sum(timed.seconds.values()),
+            pull_seconds=timed.seconds["pull"],
+            build_seconds=timed.seconds["build"],
+            push_seconds=timed.seconds["push"],
+            stages=stages,
+            pulled_bytes=timed.pulled.pulled_bytes,
+            pushed_bytes=sum(uploads.values()),
+            pushed_blobs=len(uploads),
+            layers_pushed=layers,
+            image_bytes=image_bytes,
+            pulled_layer_bytes=pulled_layer_bytes,
+            pushed_layer_bytes=pushed_layer_bytes,
+        )
+
+    def _stageline(self, job: Job) -> RunResult:
         env = {
             "DOCKER_HOST": self.runner.docker_host,
             "STAGELINE_BUILD_NETWORK": "host",
-            "CI_REGISTRY_IMAGE": image,
-            "CI_COMMIT_REF_SLUG": "main",
-            "CI_DEFAULT_BRANCH": "main",
-            "CI_COMMIT_SHORT_SHA": sha,
-            "STAGELINE_BUILDER": builder,
+            "CI_REGISTRY_IMAGE": job.image,
+            "CI_COMMIT_REF_SLUG": job.ref,
+            "CI_DEFAULT_BRANCH": DEFAULT_BRANCH,
+            "CI_COMMIT_SHORT_SHA": job.sha,
+            "STAGELINE_BUILDER": job.variant,
+            **({"STAGELINE_PROMOTE_MERGED": "true"} if job.promote else {}),
             **self.base_images,
         }
-        report_path = project / "reports" / f"bench-{builder}.json"
-        started = time.monotonic()
-        pull = ok(run_task(project, "pull-stages", env=env))
-        pulled_at = time.monotonic()
-        build = ok(run_task(project, "build-stages", "--report", str(report_path), env=env))
-        built_at = time.monotonic()
-        pulled = self.registry.traffic()
-        push = ok(run_task(project, "push-stages", env=env))
-        finished = time.monotonic()
-        pushed = self.registry.traffic()
-        for name, task in (("pull", pull), ("build", build), ("push", push)):
-            self._log(builder, scenario, repetition, name, task.output)
-        report = build.report(report_path)
-        repository = image.split("/", 1)[1]
-        tags = [tag.rsplit(":", 1)[1] for stage in report["stages"] for tag in stage["tags"]]
-        pushed_bytes, pushed_blobs, layers = self._pushed(pushed, repository, tags)
-        return RunResult(
-            variant=builder,
-            scenario=scenario,
-            repetition=repetition,
-            seconds=finished - started,
-            pull_seconds=pulled_at - started,
-            build_seconds=built_at - pulled_at,
-            push_seconds=finished - built_at,
-            stages=[
-                StageSteps(stage["name"], stage["steps"], stage["cached_steps"])
-                for stage in report["stages"]
-            ],
-            pulled_bytes=pulled.pulled_bytes,
-            pushed_bytes=pushed_bytes,
-            pushed_blobs=pushed_blobs,
-            layers_pushed=layers,
-            image_bytes=int(report["stages"][-1]["size_bytes"]),
-            extra={"task_build_seconds": report["total_seconds"]},
-        )
+        report_path = job.project / "reports" / f"bench-{job.variant}.json"
+        options = {"build": ["--report", str(report_path)]}
 
-    def _docker(
-        self, *args: str, check: bool = True, buildkit: bool = False
-    ) -> subprocess.CompletedProcess[str]:
+        def step(name: str) -> str:
+            task = run_task(job.project, f"{name}-stages", *options.get(name, []), env=env)
+            return ok(task).output
+
+        timed = self._timed(job, step)
+        report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
+        stages = [
+            StageSteps(s["name"], s["steps"], s["cached_steps"], s.get("outcome"))
+            for s in report["stages"]
+        ]
+        result = self._result(job, timed, stages, self._final_size(report["stages"][-1]))
+        result.extra["task_build_seconds"] = report["total_seconds"]
+        result.extra["reused_from"] = {
+            s["name"]: s["reused_from"] for s in report["stages"] if s.get("reused_from")
+        }
+        return result
+
+    def _final_size(self, stage: dict[str, Any]) -> int:
+        """Return the engine's size of the final image, also when it was reused."""
+        key, size = stage.get("key"), int(stage["size_bytes"])
+        if stage.get("outcome") == "reused":
+            return self.sizes.get(str(key), size)  # else: compressed, from the manifest
+        if key:
+            self.sizes[str(key)] = size
+        return size
+
+    def _shell(self, job: Job, pipeline: ShellPipeline) -> RunResult:
         env = {
             **base_environ(),
             "DOCKER_HOST": self.runner.docker_host,
-            "DOCKER_BUILDKIT": "1" if buildkit else "0",
+            "DOCKER_BUILDKIT": "1",
+            "IMAGE": job.image,
+            "REF": job.ref,
+            "DEFAULT_BRANCH": DEFAULT_BRANCH,
+            "SHA": job.sha,
+            "CONTEXT": str(job.project),
+            "DOCKERFILE": str(job.project / pipeline.dockerfile),
+            "TARGET": pipeline.target,
+            **self.base_images,
         }
-        result = subprocess.run(
-            ["docker", *args], env=env, capture_output=True, text=True, timeout=1800, check=False
-        )
-        if check and result.returncode != 0:
-            output = (result.stdout + result.stderr)[-4000:]
-            raise RuntimeError(f"docker {args[0]} failed ({result.returncode}):\n{output}")
-        return result
+        script = PIPELINES_DIR / pipeline.script
+        timed = self._timed(job, lambda step: run_script(script, step, env, job.project))
+        size = int(self.runner.client().api.inspect_image(f"{job.image}:{job.sha}")["Size"])
+        return self._result(job, timed, steps_of_build_output(timed.outputs["build"]), size)
 
-    def _baseline(
-        self, scenario: str, repetition: int, project: Path, image: str, sha: str
-    ) -> RunResult:
-        started = time.monotonic()
-        # As the seed's pipeline: `docker pull IMAGE:latest || true`.
-        pull = self._docker("pull", f"{image}:latest", check=False)
-        pulled_at = time.monotonic()
-        build = self._docker(
-            "build",
-            "--progress",
-            "plain",
-            "--network",
-            "host",
-            "--cache-from",
-            f"{image}:latest",
-            "--build-arg",
-            "BUILDKIT_INLINE_CACHE=1",
-            "--build-arg",
-            f"PYTHON_IMAGE={self.base_images['PYTHON_IMAGE']}",
-            "--file",
-            str(project / BASELINE_DOCKERFILE),
-            "--tag",
-            f"{image}:latest",
-            "--tag",
-            f"{image}:{sha}",
-            str(project),
-            buildkit=True,
+
+def run_script(script: Path, step: str, env: dict[str, str], cwd: Path) -> str:
+    """Run ``bash SCRIPT STEP``; return its output (stdout and stderr, interleaved)."""
+    result = subprocess.run(
+        ["bash", str(script), step],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{script.name} {step} failed ({result.returncode}):\n{result.stdout[-4000:]}"
         )
-        built_at = time.monotonic()
-        pulled = self.registry.traffic()
-        push_sha = self._docker("push", f"{image}:{sha}")
-        push_latest = self._docker("push", f"{image}:latest")
-        finished = time.monotonic()
-        pushed = self.registry.traffic()
-        self._log("baseline", scenario, repetition, "pull", pull.stdout + pull.stderr)
-        self._log("baseline", scenario, repetition, "build", build.stdout + build.stderr)
-        self._log("baseline", scenario, repetition, "push", push_sha.stdout + push_latest.stdout)
-        repository = image.split("/", 1)[1]
-        pushed_bytes, pushed_blobs, layers = self._pushed(pushed, repository, ["latest", sha])
-        size = int(self.runner.client().api.inspect_image(f"{image}:latest")["Size"])
-        return RunResult(
-            variant="baseline",
-            scenario=scenario,
-            repetition=repetition,
-            seconds=finished - started,
-            pull_seconds=pulled_at - started,
-            build_seconds=built_at - pulled_at,
-            push_seconds=finished - built_at,
-            stages=[cached_steps_of_buildkit_output(build.stdout + build.stderr)],
-            pulled_bytes=pulled.pulled_bytes,
-            pushed_bytes=pushed_bytes,
-            pushed_blobs=pushed_blobs,
-            layers_pushed=layers,
-            image_bytes=size,
-        )
+    return result.stdout
+
+
+def stage_names(runs: Sequence[RunResult]) -> list[str]:
+    """Return every stage name the runs report, in Dockerfile order."""
+    names = {stage.name for run in runs for stage in run.stages}
+    return sorted(names, key=stage_rank)

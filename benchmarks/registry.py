@@ -6,6 +6,8 @@ in distribution 2.8) records every request with the response's size in bytes:
 
 * bytes pulled: the sum of the response sizes of ``GET /v2/<repo>/blobs/<digest>``
   answered 200 (layers and image configs; manifests are left out, they are a few kB).
+  Layer bytes leave out the configs too (and any other JSON blob, such as an
+  attestation): Stageline reads the config of each image it compares content keys with.
   This counts what a runner really downloaded, whoever asked: ``docker pull``, the
   classic builder pulling a base image, or BuildKit reading an inline cache.
 * bytes pushed: the sizes of the blobs whose upload completed, i.e. ``PUT
@@ -33,6 +35,8 @@ ACCESS_RE = re.compile(
 )
 BLOB_GET_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
 UPLOAD_PUT_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/uploads/[^/?]+$")
+# Image configs are a few kB; a blob larger than this is taken for a layer unread.
+JSON_BLOB_LIMIT = 1_000_000
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Traffic:
 
     pulled_bytes: int = 0
     pulled_blobs: int = 0
+    # (repository, digest, bytes) of every blob download, in order.
+    downloads: list[tuple[str, str, int]] = field(default_factory=list)
     # (repository, digest) of every completed upload, in order.
     uploads: list[tuple[str, str]] = field(default_factory=list)
 
@@ -54,16 +60,28 @@ def read_traffic(lines: list[str]) -> Traffic:
             continue
         url = urllib.parse.urlsplit(match["uri"])
         status = int(match["status"])
-        if match["method"] == "GET" and status == 200 and BLOB_GET_RE.match(url.path):
-            size = match["size"]
-            traffic.pulled_bytes += int(size) if size != "-" else 0
+        blob = BLOB_GET_RE.match(url.path)
+        if match["method"] == "GET" and status == 200 and blob:
+            size = int(match["size"]) if match["size"] != "-" else 0
+            traffic.pulled_bytes += size
             traffic.pulled_blobs += 1
+            traffic.downloads.append((blob["repo"], blob["digest"], size))
         elif match["method"] == "PUT" and status == 201:
             upload = UPLOAD_PUT_RE.match(url.path)
             digest = urllib.parse.parse_qs(url.query).get("digest", [""])[0]
             if upload and digest:
                 traffic.uploads.append((upload["repo"], digest))
     return traffic
+
+
+def is_json_object(content: bytes) -> bool:
+    """Return whether ``content`` is a JSON object (a config), not a compressed layer."""
+    if content.lstrip()[:1] != b"{":
+        return False
+    try:
+        return isinstance(json.loads(content), dict)
+    except ValueError:
+        return False
 
 
 class BenchRegistry:
@@ -73,6 +91,7 @@ class BenchRegistry:
         self.server = LoopbackRegistry(root, port)
         self.log_path = root.parent / f"registry-{port}.log"
         self._offset = 0
+        self._layers: dict[str, bool] = {}  # digest -> is a layer
 
     @property
     def address(self) -> str:
@@ -120,12 +139,19 @@ class BenchRegistry:
         _, headers = self._request(f"/v2/{repository}/blobs/{digest}", method="HEAD")
         return int(headers.get("Content-Length", "0"))
 
-    def config_digest(self, repository: str, tag: str) -> str | None:
-        """Return the config blob digest of ``repository:tag`` (None if it has none)."""
-        body, _ = self._request(f"/v2/{repository}/manifests/{tag}", Accept=MANIFEST_TYPES)
-        manifest = json.loads(body)
-        config = manifest.get("config") or {}
-        return str(config["digest"]) if "digest" in config else None
+    def is_layer(self, repository: str, digest: str, size: int) -> bool:
+        """Return whether a blob is a layer: not a JSON document (an image config).
+
+        Configs are a few kB; a blob up to JSON_BLOB_LIMIT is read (once per digest) and
+        is a config if it parses as a JSON object. Call it after the run's traffic was
+        read: reading a blob adds to the access log.
+        """
+        if size > JSON_BLOB_LIMIT:
+            return True
+        if digest not in self._layers:
+            body, _ = self._request(f"/v2/{repository}/blobs/{digest}")
+            self._layers[digest] = not is_json_object(body)
+        return self._layers[digest]
 
     def copy_image(self, source: str, repository: str, tag: str) -> str:
         """Copy ``source`` (``host:port/repo:tag``, plain HTTP) here; return the new ref."""

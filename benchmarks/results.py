@@ -1,18 +1,28 @@
 """Medians, ratios to the cold build, the targets, and the three result files.
 
 Every verdict in results.md is computed here from the runs; nothing is hand-written.
+The targets are issue 14's, for each Stageline variant measured:
+
+* no change, and a merge to main with promotion on: at most 0.05 of the cold time, with
+  no layer byte pulled and none uploaded;
+* a merge to main with promotion off: no slower than one JS file changed;
+* one JS file, one requirement, one Python file: faster than both ``baseline`` and
+  ``per-stage-shell`` in the same run;
+* cold: the final image at most half the baseline's, and the cold time at most 1.05 of
+  the cold time in the previous results.json of the same folder (if there was one).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import VARIANTS, RunResult, StageSteps
+from benchmarks.pipeline import STAGELINE_VARIANTS, VARIANTS, RunResult, StageSteps, stage_names
 from benchmarks.scenarios import SCENARIOS
 
 TITLES = {scenario.name: scenario.title for scenario in SCENARIOS}
@@ -20,8 +30,23 @@ LABELS = {
     "classic": "Stageline, classic builder",
     "buildkit": "Stageline, BuildKit",
     "baseline": "baseline: single stage, --cache-from latest",
+    "multistage-latest": "multi-stage Dockerfile, --cache-from latest",
+    "per-stage-shell": "per-stage shell pipeline (--target, tag per stage)",
 }
-STAGELINE = ("classic", "buildkit")
+COLOURS = {
+    "classic": "#1f77b4",
+    "buildkit": "#2ca02c",
+    "baseline": "#999999",
+    "multistage-latest": "#ff7f0e",
+    "per-stage-shell": "#9467bd",
+}
+STAGELINE = STAGELINE_VARIANTS
+QUICK_LIMIT = 0.05  # of the cold time: no change, merge with promotion on
+COLD_LIMIT = 1.05  # of the previous run's cold time
+ONE_CHANGE = ("js", "requirement", "python")
+RIVALS = ("baseline", "per-stage-shell")
+# What must be the same for an earlier run's cold time to be a yardstick.
+MACHINE_KEYS = ("docker", "cpu", "cores")
 
 
 @dataclass
@@ -47,23 +72,34 @@ class Summary:
         """Return the median of ``value`` over the runs."""
         return statistics.median(value(run) for run in self.runs)
 
-    def fully_cached(self, stage: str) -> bool:
-        """Return whether ``stage`` was fully cached in every run."""
-        return all(s.fully_cached for run in self.runs for s in run.stages if s.name == stage)
-
     def steps_text(self) -> str:
-        """Return cached/total per stage, e.g. ``build-python 3/3``; ranges if runs differ."""
+        """Return cached/total per stage, e.g. ``build-python 3/3``; ranges if runs differ.
+
+        A stage Stageline reused (found by key: not pulled, not built) shows ``reused``.
+        """
         parts = []
-        for index, stage in enumerate(self.runs[0].stages):
-            cached = sorted({run.stages[index].cached for run in self.runs})
-            shown = str(cached[0]) if len(cached) == 1 else f"{cached[0]}-{cached[-1]}"
-            parts.append(f"{stage.name} {shown}/{stage.steps}")
+        for name in stage_names(self.runs):
+            stages = [s for run in self.runs for s in run.stages if s.name == name]
+            built = [s for s in stages if s.outcome != "reused"]
+            if not built:
+                parts.append(f"{name} reused")
+                continue
+            parts.append(f"{name} {steps_range(built)}")
+            if len(built) < len(stages):
+                parts[-1] += f" (reused in {len(stages) - len(built)} of {len(stages)} runs)"
         return ", ".join(parts)
+
+
+def steps_range(stages: list[StageSteps]) -> str:
+    """Return ``cached/steps`` of one stage over runs, ``low-high/steps`` if they differ."""
+    cached = sorted({s.cached for s in stages})
+    shown = str(cached[0]) if len(cached) == 1 else f"{cached[0]}-{cached[-1]}"
+    return f"{shown}/{max(s.steps for s in stages)}"
 
 
 @dataclass
 class Target:
-    """One target of issue 8, as measured."""
+    """One target of issue 14, as measured."""
 
     text: str
     builder: str
@@ -102,61 +138,149 @@ def summarise(runs: Iterable[RunResult]) -> dict[tuple[str, str], Summary]:
     return summaries
 
 
-def evaluate_targets(summaries: dict[tuple[str, str], Summary]) -> list[Target]:
-    """Return each target per Stageline builder, met or missed, from the summaries."""
-    targets: list[Target] = []
-    for builder in STAGELINE:
+def cold_seconds(summaries: dict[tuple[str, str], Summary]) -> dict[str, float]:
+    """Return each variant's median cold seconds (what a later run compares with)."""
+    return {v: round(s.seconds, 2) for (v, scenario), s in summaries.items() if scenario == "cold"}
 
-        def get(scenario: str, builder: str = builder) -> Summary | None:
-            return summaries.get((builder, scenario))
 
-        def ratio_target(scenario: str, limit: float, builder: str = builder) -> Target:
-            summary = get(scenario)
-            text = f"{TITLES[scenario]}: at most {limit:.2f} of the cold time"
-            if summary is None or summary.ratio is None:
-                return Target(text, builder, "-", None)
-            measured = (
-                f"{summary.ratio:.2f} ({summary.seconds:.0f} s / {summary.cold_seconds:.0f} s)"
-            )
-            return Target(text, builder, measured, summary.ratio <= limit)
+def cold_reference(path: Path, machine: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Return the date and cold medians of an earlier results.json, or None if unreadable.
 
-        def cached_target(scenario: str, stages: list[str], builder: str = builder) -> Target:
-            summary = get(scenario)
-            text = f"{TITLES[scenario]}: {' and '.join(stages)} fully cached"
-            if summary is None:
-                return Target(text, builder, "-", None)
-            return Target(
-                text, builder, summary.steps_text(), all(summary.fully_cached(s) for s in stages)
-            )
-
-        targets.append(ratio_target("no-change", 0.15))
-        no_change = get("no-change")
-        uploaded = (
-            Target(
-                "no change: no layer uploaded on push",
-                builder,
-                f"{max(r.layers_pushed for r in no_change.runs)} layers, "
-                f"{human_bytes(max(r.pushed_bytes for r in no_change.runs))} uploaded (max)",
-                all(r.layers_pushed == 0 for r in no_change.runs),
-            )
-            if no_change
-            else Target("no change: no layer uploaded on push", builder, "-", None)
+    With ``machine`` (this run's), an earlier run on another engine, CPU or core count is
+    marked ``not_comparable`` (the reason): its cold time is no yardstick for this one.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        seconds = data.get("cold_seconds") or {
+            item["variant"]: item["median_seconds"]
+            for item in data["summary"]
+            if item["scenario"] == "cold"
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not seconds:
+        return None
+    reference = {"date": str(data.get("date", "an earlier run")), "seconds": dict(seconds)}
+    earlier = data.get("machine") or {}
+    differs = [k for k in MACHINE_KEYS if machine and earlier.get(k) != machine.get(k)]
+    if differs:
+        reference["not_comparable"] = ", ".join(
+            f"{key} {earlier.get(key, '?')} then, {machine.get(key) if machine else '?'} now"
+            for key in differs
         )
-        targets.append(uploaded)
-        targets.append(ratio_target("js", 0.35))
-        targets.append(cached_target("js", ["build-python"]))
-        targets.append(cached_target("requirement", ["build-node"]))
-        targets.append(cached_target("python", ["build-python", "build-node"]))
-        ours, theirs = get("cold"), summaries.get(("baseline", "cold"))
-        text = "final image at most half the baseline's size"
-        if ours and theirs:
-            mine = ours.median(lambda r: r.image_bytes)
-            base = theirs.median(lambda r: r.image_bytes)
-            measured = f"{human_bytes(mine)} vs {human_bytes(base)} ({mine / base:.2f})"
-            targets.append(Target(text, builder, measured, mine <= base / 2))
-        else:
-            targets.append(Target(text, builder, "-", None))
-    return targets
+    return reference
+
+
+def ratio_target(builder: str, scenario: str, summary: Summary | None, limit: float) -> Target:
+    """Return "``scenario`` takes at most ``limit`` of the cold time"."""
+    text = f"{TITLES[scenario]}: at most {limit:.2f} of the cold time"
+    if summary is None or summary.ratio is None:
+        return Target(text, builder, "-", None)
+    measured = f"{summary.ratio:.2f} ({summary.seconds:.1f} s / {summary.cold_seconds:.1f} s)"
+    return Target(text, builder, measured, summary.ratio <= limit)
+
+
+def transfer_target(builder: str, scenario: str, summary: Summary | None) -> Target:
+    """Return "``scenario`` pulls no layer byte and uploads none" (every run)."""
+    text = f"{TITLES[scenario]}: 0 layer bytes pulled, 0 uploaded"
+    if summary is None:
+        return Target(text, builder, "-", None)
+    pulled = [r.pulled_layer_bytes for r in summary.runs]
+    pushed = [r.pushed_layer_bytes for r in summary.runs]
+    if None in pulled or None in pushed:
+        return Target(text, builder, "layer bytes not recorded", None)
+    most_pulled, most_pushed = max(p or 0 for p in pulled), max(p or 0 for p in pushed)
+    measured = (
+        f"{human_bytes(most_pulled)} of layers pulled "
+        f"({human_bytes(max(r.pulled_bytes for r in summary.runs))} of blobs), "
+        f"{human_bytes(most_pushed)} uploaded (max)"
+    )
+    return Target(text, builder, measured, most_pulled == 0 and most_pushed == 0)
+
+
+def not_slower_target(builder: str, merge: Summary | None, js: Summary | None) -> Target:
+    """Return "the merge without promotion is no slower than one JS file changed"."""
+    text = f"{TITLES['merge']}: no slower than {TITLES['js']}"
+    if merge is None or js is None:
+        return Target(text, builder, "-", None)
+    measured = f"{merge.seconds:.1f} s vs {js.seconds:.1f} s"
+    return Target(text, builder, measured, merge.seconds <= js.seconds)
+
+
+def faster_target(summaries: dict[tuple[str, str], Summary], builder: str, scenario: str) -> Target:
+    """Return "``builder`` is faster than each rival in ``scenario``" (medians)."""
+    text = f"{TITLES[scenario]}: faster than {' and '.join(RIVALS)}"
+    ours = summaries.get((builder, scenario))
+    if ours is None:
+        return Target(text, builder, "-", None)
+    rivals = {v: summaries[(v, scenario)] for v in RIVALS if (v, scenario) in summaries}
+    measured = f"{ours.seconds:.1f} s vs " + (
+        ", ".join(f"{v} {s.seconds:.1f} s" for v, s in rivals.items()) or "-"
+    )
+    if any(ours.seconds >= s.seconds for s in rivals.values()):
+        return Target(text, builder, measured, False)  # missed, whatever the other shows
+    return Target(text, builder, measured, True if len(rivals) == len(RIVALS) else None)
+
+
+def size_target(builder: str, ours: Summary | None, theirs: Summary | None) -> Target:
+    """Return "the final image is at most half the baseline's" (cold runs)."""
+    text = f"{TITLES['cold']}: final image at most half the baseline's size"
+    if ours is None or theirs is None:
+        return Target(text, builder, "-", None)
+    mine = ours.median(lambda r: r.image_bytes)
+    base = theirs.median(lambda r: r.image_bytes)
+    measured = f"{human_bytes(mine)} vs {human_bytes(base)} ({mine / base:.2f})"
+    return Target(text, builder, measured, mine <= base / 2)
+
+
+def cold_target(builder: str, ours: Summary | None, reference: dict[str, Any] | None) -> Target:
+    """Return "the cold time is at most 1.05 of the previous run's" (if there was one)."""
+    text = f"{TITLES['cold']}: at most {COLD_LIMIT:.2f} of the previous run's cold time"
+    if ours is None:
+        return Target(text, builder, "-", None)
+    earlier = float(reference["seconds"].get(builder) or 0) if reference else 0.0
+    if reference is None or not earlier:
+        return Target(text, builder, f"{ours.seconds:.1f} s (no earlier result)", None)
+    if reference.get("not_comparable"):
+        measured = (
+            f"{ours.seconds:.1f} s; earlier run not comparable ({reference['not_comparable']})"
+        )
+        return Target(text, builder, measured, None)
+    ratio = ours.seconds / earlier
+    measured = f"{ours.seconds:.1f} s vs {earlier:.1f} s on {reference['date']} ({ratio:.2f})"
+    return Target(text, builder, measured, ratio <= COLD_LIMIT)
+
+
+def builder_targets(
+    summaries: dict[tuple[str, str], Summary], builder: str, reference: dict[str, Any] | None
+) -> list[Target]:
+    """Return every target of one Stageline variant."""
+
+    def get(scenario: str) -> Summary | None:
+        return summaries.get((builder, scenario))
+
+    return [
+        ratio_target(builder, "no-change", get("no-change"), QUICK_LIMIT),
+        transfer_target(builder, "no-change", get("no-change")),
+        ratio_target(builder, "merge-promoted", get("merge-promoted"), QUICK_LIMIT),
+        transfer_target(builder, "merge-promoted", get("merge-promoted")),
+        not_slower_target(builder, get("merge"), get("js")),
+        *(faster_target(summaries, builder, scenario) for scenario in ONE_CHANGE),
+        size_target(builder, get("cold"), summaries.get(("baseline", "cold"))),
+        cold_target(builder, get("cold"), reference),
+    ]
+
+
+def evaluate_targets(
+    summaries: dict[tuple[str, str], Summary], reference: dict[str, Any] | None = None
+) -> list[Target]:
+    """Return each target per Stageline variant, met or missed, from the summaries.
+
+    ``reference``: an earlier run's cold medians (:func:`cold_reference`), if any.
+    """
+    return [
+        target for builder in STAGELINE for target in builder_targets(summaries, builder, reference)
+    ]
 
 
 def table_markdown(summaries: dict[tuple[str, str], Summary]) -> str:
@@ -190,6 +314,26 @@ def targets_markdown(targets: list[Target]) -> str:
     return "\n".join(lines)
 
 
+EXPLANATION = """\
+Each run purges an empty-cache runner daemon, then times `pull + build + push` against a
+registry that holds what the previous scenario pushed. Seconds are the median of the runs;
+"x cold" divides by the same variant's cold median. Steps cached/total are per stage, from
+the JSON report (Stageline; "reused": found by content key, neither pulled nor built) or
+from BuildKit's `CACHED` lines (the hand-written pipelines);
+"of which pull" is the median time of the pull step alone.
+Pulled/pushed are blob bytes read from the registry's access log (median); layers pushed
+excludes image configs; the targets' layer bytes leave out configs (and other JSON blobs)
+on both sides. Final image: the engine's image size.
+
+Variants: {variants}.
+
+The merge scenarios: before the clock starts, a branch (`feature-x`) builds and pushes a
+changed `assets/js/main.js` on an emptied runner; the timed run is the default branch's
+pipeline for the same tree. With promotion on, both pipelines of the Stageline variants
+set `STAGELINE_PROMOTE_MERGED=true`; the hand-written pipelines have no such setting and
+run the same way in both modes (see benchmarks/scenarios.py)."""
+
+
 def write_markdown(
     path: Path,
     meta: dict[str, Any],
@@ -200,19 +344,15 @@ def write_markdown(
     machine = meta["machine"]
     met = sum(1 for t in targets if t.met)
     measured = sum(1 for t in targets if t.met is not None)
+    shown = [v for v in VARIANTS if any(key[0] == v for key in summaries)]
+    variants = "; ".join(f"`{v}`: {LABELS[v]}" for v in shown)
     text = f"""# Benchmark results
 
 Generated by `{meta["command"]}` on {meta["date"]}: {meta["mode"]} mode, {meta["repetitions"]}
 repetition(s) per scenario. Machine: {machine["os"]}, {machine["cpu"]} ({machine["cores"]} cores),
 {machine["memory"]}, Docker Engine {machine["docker"]}; other builds may have run alongside.
 
-Each run purges an empty-cache runner daemon, then times `pull + build + push` against a
-registry that holds what the previous scenario pushed. Seconds are the median of the runs;
-"x cold" divides by the same variant's cold median. Steps cached/total are per stage, from
-the JSON report (Stageline) or from BuildKit's `CACHED` lines (baseline);
-"of which pull" is the median time of the pull step alone.
-Pulled/pushed are blob bytes read from the registry's access log (median); layers pushed
-excludes image configs. Final image: the engine's image size.
+{EXPLANATION.format(variants=variants)}
 
 {table_markdown(summaries)}
 
@@ -225,29 +365,40 @@ excludes image configs. Final image: the engine's image size.
     path.write_text(text, encoding="utf-8")
 
 
+def summary_json(summary: Summary) -> dict[str, Any]:
+    """Return one summary row of results.json."""
+    return {
+        "variant": summary.variant,
+        "scenario": summary.scenario,
+        "median_seconds": round(summary.seconds, 2),
+        "ratio_to_cold": round(summary.ratio, 3) if summary.ratio is not None else None,
+        "steps": summary.steps_text(),
+        "median_pulled_bytes": summary.median(lambda r: r.pulled_bytes),
+        "median_pushed_bytes": summary.median(lambda r: r.pushed_bytes),
+        "max_layers_pushed": max(r.layers_pushed for r in summary.runs),
+        "max_pulled_layer_bytes": max_of(r.pulled_layer_bytes for r in summary.runs),
+        "max_pushed_layer_bytes": max_of(r.pushed_layer_bytes for r in summary.runs),
+        "median_image_bytes": summary.median(lambda r: r.image_bytes),
+    }
+
+
+def max_of(values: Iterable[int | None]) -> int | None:
+    """Return the largest value, or None if any is unknown."""
+    known = list(values)
+    return None if None in known else max(v or 0 for v in known)
+
+
 def write_json(
     path: Path,
     meta: dict[str, Any],
     summaries: dict[tuple[str, str], Summary],
     targets: list[Target],
 ) -> None:
-    """Write results.json: every run, the medians and the targets."""
+    """Write results.json: every run, the medians, the cold medians and the targets."""
     data = {
         **meta,
-        "summary": [
-            {
-                "variant": s.variant,
-                "scenario": s.scenario,
-                "median_seconds": round(s.seconds, 2),
-                "ratio_to_cold": round(s.ratio, 3) if s.ratio is not None else None,
-                "steps": s.steps_text(),
-                "median_pulled_bytes": s.median(lambda r: r.pulled_bytes),
-                "median_pushed_bytes": s.median(lambda r: r.pushed_bytes),
-                "max_layers_pushed": max(r.layers_pushed for r in s.runs),
-                "median_image_bytes": s.median(lambda r: r.image_bytes),
-            }
-            for s in summaries.values()
-        ],
+        "cold_seconds": cold_seconds(summaries),
+        "summary": [summary_json(s) for s in summaries.values()],
         "targets": [
             {"target": t.text, "builder": t.builder, "measured": t.measured, "met": t.met}
             for t in targets
@@ -258,7 +409,7 @@ def write_json(
 
 
 def runs_from_json(data: dict[str, Any]) -> list[RunResult]:
-    """Return the runs stored in a results.json."""
+    """Return the runs stored in a results.json (also one written before issue 14)."""
     runs = []
     for item in data["runs"]:
         stages = [StageSteps(**stage) for stage in item.pop("stages")]
@@ -267,9 +418,12 @@ def runs_from_json(data: dict[str, Any]) -> list[RunResult]:
 
 
 def write_results(output: Path, meta: dict[str, Any], runs: list[RunResult]) -> None:
-    """Write chart.png, results.md and results.json for ``runs`` into ``output``."""
+    """Write chart.png, results.md and results.json for ``runs`` into ``output``.
+
+    ``meta["previous_cold"]``, if set, is the earlier run the cold target compares with.
+    """
     summaries = summarise(runs)
-    targets = evaluate_targets(summaries)
+    targets = evaluate_targets(summaries, meta.get("previous_cold"))
     output.mkdir(parents=True, exist_ok=True)
     write_chart(output / "chart.png", summaries, int(meta["repetitions"]))
     write_markdown(output / "results.md", meta, summaries, targets)
@@ -285,9 +439,8 @@ def write_chart(path: Path, summaries: dict[tuple[str, str], Summary], repetitio
 
     scenarios = [s.name for s in SCENARIOS if any(k[1] == s.name for k in summaries)]
     variants = [v for v in VARIANTS if any(k[0] == v for k in summaries)]
-    colours = {"classic": "#1f77b4", "buildkit": "#2ca02c", "baseline": "#999999"}
     width = 0.8 / max(len(variants), 1)
-    figure, axes = plt.subplots(figsize=(10, 5.2), dpi=110)
+    figure, axes = plt.subplots(figsize=(13, 5.6), dpi=110)
     for index, variant in enumerate(variants):
         xs, heights, labels = [], [], []
         for position, scenario in enumerate(scenarios):
@@ -297,9 +450,10 @@ def write_chart(path: Path, summaries: dict[tuple[str, str], Summary], repetitio
             xs.append(position + (index - (len(variants) - 1) / 2) * width)
             heights.append(summary.seconds)
             labels.append(f"x{summary.ratio:.2f}" if summary.ratio is not None else "")
-        bars = axes.bar(xs, heights, width, label=LABELS[variant], color=colours[variant])
-        axes.bar_label(bars, labels=labels, fontsize=7, padding=2)
-    axes.set_xticks(range(len(scenarios)), [TITLES[s] for s in scenarios], fontsize=9)
+        bars = axes.bar(xs, heights, width, label=LABELS[variant], color=COLOURS[variant])
+        axes.bar_label(bars, labels=labels, fontsize=6, padding=2, rotation=90)
+    names = [textwrap.fill(TITLES[s], 18) for s in scenarios]
+    axes.set_xticks(range(len(scenarios)), names, fontsize=8)
     axes.set_ylabel("seconds: pull + build + push (median)")
     axes.set_title(
         f"Empty-cache runner, registry holds the previous push (median of {repetitions}); "
@@ -308,6 +462,7 @@ def write_chart(path: Path, summaries: dict[tuple[str, str], Summary], repetitio
     )
     axes.legend(fontsize=8)
     axes.grid(axis="y", alpha=0.3)
+    axes.margins(y=0.12)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

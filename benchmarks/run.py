@@ -1,8 +1,10 @@
 """Run the benchmark: `python -m benchmarks [--short]` (what `nox -s bench` calls).
 
 For each repetition: a fresh copy of the project and fresh repositories; then for each
-scenario in order, its change, then one run per variant (interleaved, so a busy moment
-on the machine hits every variant alike). Writes results.md, results.json, chart.png.
+scenario in order that some variant runs, its change, then one run per variant
+(interleaved, so a busy moment on the machine hits every variant alike). A merge
+scenario runs a branch's pipeline first, untimed (see benchmarks/scenarios.py).
+Writes results.md, results.json, chart.png.
 """
 
 from __future__ import annotations
@@ -21,28 +23,41 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS, Pipeline, RunResult
+from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS, Job, Pipeline, RunResult
 from benchmarks.registry import BenchRegistry
-from benchmarks.results import runs_from_json, write_results
-from benchmarks.scenarios import SCENARIOS
+from benchmarks.results import cold_reference, runs_from_json, write_results
+from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
 from tests.pipeline.conftest import REPO_ROOT, copy_project
 from tests.pipeline.services import EmptyRunner, engine_available, is_root
 
 # Not the main engine's bridge (docker0) or the test daemons' (docker1 to docker4).
 RUNNER_BRIDGE = "docker5"
 RUNNER_CIDR = "172.26.0.1/24"
-# Short mode (CI's proof that the benchmark still works, one repetition, under six
-# minutes on 2 cores): the cold and no-change runs of the baseline and of Stageline with
-# BuildKit. That drives both kinds of pipeline, the byte counting and every result file;
-# the classic builder runs the same Stageline tasks with another STAGELINE_BUILDER.
+# Short mode (CI's proof that the benchmark still works, one repetition): the cold and
+# no-change runs of the baseline and of Stageline with BuildKit, and Stageline's merge with
+# promotion on. That drives both kinds of pipeline (the other hand-written ones run the
+# same scripts), a branch pipeline before a timed one, reuse by content key, the byte
+# counting and every result file; the classic builder runs the same Stageline tasks with
+# another STAGELINE_BUILDER. It took 5 min 58 s and 6 min 12 s on 2 cores (Docker 26)
+# with other test suites running alongside, most of it the two cold builds; the merge
+# adds about 40 s.
 SHORT_VARIANTS = {
-    "buildkit": ["cold", "no-change"],
+    "buildkit": ["cold", "no-change", "merge-promoted"],
     "baseline": ["cold", "no-change"],
 }
 
 
 # What results.json keeps about the run besides the runs, summary and targets.
-META_KEYS = ("command", "date", "mode", "repetitions", "machine", "plan", "wall_seconds")
+META_KEYS = (
+    "command",
+    "date",
+    "mode",
+    "repetitions",
+    "machine",
+    "plan",
+    "wall_seconds",
+    "previous_cold",
+)
 
 
 class BenchError(Exception):
@@ -74,7 +89,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         default=",".join(DEFAULT_VARIANTS),
-        help=f"comma-separated subset of {','.join(VARIANTS)} (full mode)",
+        help=f"comma-separated subset of {','.join(VARIANTS)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIO_NAMES),
+        help="comma-separated subset of the scenarios to run, in their fixed order; one "
+        "left out makes no change either (default: all)",
     )
     return parser.parse_args(argv)
 
@@ -102,12 +123,11 @@ def check_environment(variants: list[str]) -> dict[str, str]:
         raise BenchError("the docker CLI is not on PATH (apt-get install docker.io).")
     if not (shutil.which("docker-registry") or shutil.which("registry")):
         raise BenchError("docker-registry is not installed (apt-get install docker-registry).")
-    if "buildkit" in variants:
+    if set(variants) - {"classic"}:  # every other variant builds with BuildKit
         result = subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False)
         if result.returncode != 0:
             raise BenchError(
-                "docker buildx is missing: run .ci/install-packages, or --variants "
-                "classic,baseline."
+                "docker buildx is missing: run .ci/install-packages, or --variants classic."
             )
     return images
 
@@ -142,34 +162,105 @@ def machine_info(runner: EmptyRunner) -> dict[str, str]:
     }
 
 
-def plan_runs(short: bool, variants: list[str]) -> dict[str, list[str]]:
-    """Return, per variant, the scenarios to run."""
-    if short:
-        return {v: s for v, s in SHORT_VARIANTS.items() if v in variants}
-    return {variant: [s.name for s in SCENARIOS] for variant in variants}
+def names(text: str, known: tuple[str, ...], what: str) -> list[str]:
+    """Return the comma-separated names in ``text``; raise BenchError on an unknown one."""
+    chosen = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise BenchError(f"unknown {what}(s) {', '.join(unknown)}; use {', '.join(known)}.")
+    return chosen
+
+
+def plan_runs(short: bool, variants: list[str], scenarios: list[str]) -> dict[str, list[str]]:
+    """Return, per variant, the scenarios to run (in scenario order)."""
+    wanted = SHORT_VARIANTS if short else {v: list(SCENARIO_NAMES) for v in VARIANTS}
+    plan = {
+        variant: [s for s in SCENARIO_NAMES if s in wanted.get(variant, []) and s in scenarios]
+        for variant in variants
+    }
+    return {variant: chosen for variant, chosen in plan.items() if chosen}
+
+
+def progress_line(result: RunResult) -> str:
+    """Return the line printed after a run: seconds, steps per stage, bytes."""
+    stages = ", ".join(
+        f"{s.name} reused" if s.outcome == "reused" else f"{s.name} {s.cached}/{s.steps}"
+        for s in result.stages
+    )
+    return (
+        f"    {result.seconds:.1f} s (pull {result.pull_seconds:.1f}, build "
+        f"{result.build_seconds:.1f}, push {result.push_seconds:.1f}); {stages}; pulled "
+        f"{result.pulled_bytes / 1e6:.1f} MB ({(result.pulled_layer_bytes or 0) / 1e6:.1f} MB "
+        f"of layers), pushed {result.pushed_bytes / 1e6:.1f} MB ({result.layers_pushed} layers)"
+    )
+
+
+def run_repetitions(
+    pipeline: Pipeline, plan: dict[str, list[str]], repetitions: int, work: Path, run_id: str
+) -> list[RunResult]:
+    """Run each planned scenario of each variant, repetition after repetition."""
+    runs: list[RunResult] = []
+    for repetition in range(1, repetitions + 1):
+        project = copy_project(work / f"project-{repetition}")
+        for index, scenario in enumerate(SCENARIOS):
+            variants = [v for v, chosen in plan.items() if scenario.name in chosen]
+            if variants:  # a scenario no variant runs changes nothing either
+                scenario.change(project, repetition)
+            for variant in variants:
+                print(f"==> run {repetition}/{repetitions}: {scenario.name}, {variant}")
+                job = Job(
+                    variant=variant,
+                    scenario=scenario.name,
+                    repetition=repetition,
+                    project=project,
+                    image=f"{pipeline.registry.address}/bench-{run_id}-r{repetition}/{variant}",
+                    sha=f"r{repetition}s{index}",
+                    promote=scenario.promote,
+                )
+                result = pipeline.run_scenario(job, scenario.branch)
+                runs.append(result)
+                print(progress_line(result), flush=True)
+    return runs
+
+
+def make_meta(
+    args: argparse.Namespace, machine: dict[str, str], plan: dict[str, list[str]], started: float
+) -> dict[str, Any]:
+    """Return what results.json keeps about the run besides the runs."""
+    return {
+        "command": "nox -s bench -- --short" if args.short else "nox -s bench",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "short" if args.short else "full",
+        "repetitions": args.repetitions or (1 if args.short else 3),
+        "machine": machine,
+        "plan": plan,
+        "wall_seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def prepare(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Return the plan and the base images; raise BenchError if the run cannot start."""
+    variants = names(args.variants, VARIANTS, "variant")
+    plan = plan_runs(args.short, variants, names(args.scenarios, SCENARIO_NAMES, "scenario"))
+    if not plan:
+        raise BenchError("nothing to run: no chosen variant has a chosen scenario.")
+    base_images = check_environment(list(plan))
+    reason = engine_available(os.environ.get("DOCKER_HOST"))
+    if reason:
+        raise BenchError(f"no Docker engine answers ({reason}): start one (.ci/start-services).")
+    return plan, base_images
 
 
 def run(args: argparse.Namespace) -> Path:
     """Run every repetition and write the results; return the output folder."""
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        raise BenchError(f"unknown variant(s) {', '.join(unknown)}; use {', '.join(VARIANTS)}.")
-    repetitions = args.repetitions or (1 if args.short else 3)
+    plan, base_images = prepare(args)
     output = args.output or REPO_ROOT / ("reports/bench" if args.short else "benchmarks/results")
-    base_images = check_environment(variants)
-    reason = engine_available(os.environ.get("DOCKER_HOST"))
-    if reason:
-        raise BenchError(f"no Docker engine answers ({reason}): start one (.ci/start-services).")
-    plan = plan_runs(args.short, variants)
-
     run_id = uuid.uuid4().hex[:8]
     work = Path("/tmp") / f"stageline-bench-{run_id}"
     registry = BenchRegistry(work / "registry", args.port)
     runner = EmptyRunner(work / "runner", bridge=RUNNER_BRIDGE, cidr=RUNNER_CIDR)
     print(f"==> benchmark {run_id}: work folder {work}", flush=True)
-    started = time.monotonic()
-    failed = True
+    started, failed = time.monotonic(), True
     try:
         registry.start()
         mirrored = {
@@ -179,36 +270,12 @@ def run(args: argparse.Namespace) -> Path:
         runner.start()
         pipeline = Pipeline(runner, registry, mirrored, work / "logs")
         machine = machine_info(runner)
-        runs: list[RunResult] = []
-        for repetition in range(1, repetitions + 1):
-            project = copy_project(work / f"project-{repetition}")
-            for index, scenario in enumerate(SCENARIOS):
-                scenario.change(project, repetition)
-                for variant, scenarios in plan.items():
-                    if scenario.name not in scenarios:
-                        continue
-                    image = f"{registry.address}/bench-{run_id}-r{repetition}/{variant}"
-                    sha = f"r{repetition}s{index}"
-                    print(f"==> run {repetition}/{repetitions}: {scenario.name}, {variant}")
-                    result = pipeline.run(variant, scenario.name, repetition, project, image, sha)
-                    runs.append(result)
-                    print(
-                        f"    {result.seconds:.1f} s (pull {result.pull_seconds:.1f}, build "
-                        f"{result.build_seconds:.1f}, push {result.push_seconds:.1f}); "
-                        + ", ".join(f"{s.name} {s.cached}/{s.steps}" for s in result.stages)
-                        + f"; pulled {result.pulled_bytes / 1e6:.1f} MB, pushed "
-                        f"{result.pushed_bytes / 1e6:.1f} MB ({result.layers_pushed} layers)",
-                        flush=True,
-                    )
-        meta: dict[str, Any] = {
-            "command": "nox -s bench -- --short" if args.short else "nox -s bench",
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "mode": "short" if args.short else "full",
-            "repetitions": repetitions,
-            "machine": machine,
-            "plan": plan,
-            "wall_seconds": round(time.monotonic() - started, 1),
-        }
+        repetitions = args.repetitions or (1 if args.short else 3)
+        runs = run_repetitions(pipeline, plan, repetitions, work, run_id)
+        meta = make_meta(args, machine, plan, started)
+        previous = cold_reference(output / "results.json", machine)  # before it is overwritten
+        if previous is not None:
+            meta["previous_cold"] = previous
         write_results(output, meta, runs)
         failed = False
     finally:

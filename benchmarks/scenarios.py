@@ -2,6 +2,25 @@
 
 Each scenario's build finds in the registry what the previous scenario pushed, as a
 pipeline finds what the previous commit's pipeline pushed.
+
+The two merge scenarios are a feature branch merged into the default branch. Their
+change is made on a branch first: before the clock starts, that branch's pipeline
+(ref ``feature-x``, its own commit) builds and pushes the changed tree on an emptied
+runner, as a merge request's pipeline does. The timed run is then the default branch's
+pipeline (ref ``main``, a new commit) for the same tree, on an emptied runner again.
+What the branch pipeline leaves behind, per variant:
+
+* Stageline: the branch's tags ``IMAGE:<stage>--feature-x``; with promotion on
+  (``STAGELINE_PROMOTE_MERGED=true`` for both pipelines) also the key tags
+  ``IMAGE:<stage>--key.<hex>``, by which the default branch reuses the branch's images
+  instead of building the stages again.
+* The hand-written pipelines (``baseline``, ``multistage-latest``, ``per-stage-shell``):
+  the branch's own tags (``IMAGE:feature-x``, or ``IMAGE:<stage>--feature-x``), which it
+  read first and the default branch's after, as such pipelines are usually written. The
+  default branch's pipeline then runs as always and reads only its own tags: it has no
+  way to know which branch was merged. "Promotion" is a Stageline setting with no
+  counterpart there, so in both modes they run the same scripts; the second mode is the
+  same merge measured again.
 """
 
 from __future__ import annotations
@@ -12,15 +31,24 @@ from pathlib import Path
 
 # A tiny pure-Python wheel (about 11 kB), pinned as the project pins everything.
 ADDED_REQUIREMENT = "six==1.17.0"
+# The feature branch of the merge scenarios (its CI_COMMIT_REF_SLUG).
+MERGED_BRANCH = "feature-x"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named change to the project, and what it says in the table."""
+    """A named change to the project, and what it says in the table.
+
+    ``branch``: a ref whose pipeline builds and pushes the change first, untimed; the
+    timed run is then the default branch's. ``promote``: Stageline's promote-merged
+    setting, for both pipelines.
+    """
 
     name: str
     title: str
     change: Callable[[Path, int], None]
+    branch: str | None = None
+    promote: bool = False
 
 
 def _append(path: Path, text: str) -> None:
@@ -47,10 +75,36 @@ def change_python(project: Path, repetition: int) -> None:
     _append(project / "core/views.py", f"\n# Benchmark change {repetition}.\n")
 
 
+def merged_js_change(label: str) -> Callable[[Path, int], None]:
+    """Return a change of assets/js/main.js that no earlier scenario made (the merged branch's)."""
+
+    def change(project: Path, repetition: int) -> None:
+        _append(
+            project / "assets/js/main.js", f'\nwindow.stagelineMerge = "{label}-{repetition}";\n'
+        )
+
+    change.__doc__ = f"Change assets/js/main.js on branch {MERGED_BRANCH} ({label})."
+    return change
+
+
 SCENARIOS = (
     Scenario("cold", "cold (empty registry)", no_change),
     Scenario("no-change", "no change", no_change),
     Scenario("js", "one JS file changed", change_js),
     Scenario("requirement", "one requirement added", add_requirement),
     Scenario("python", "one Python file changed", change_python),
+    Scenario(
+        "merge",
+        "merge to main (promotion off)",
+        merged_js_change("merge"),
+        branch=MERGED_BRANCH,
+    ),
+    Scenario(
+        "merge-promoted",
+        "merge to main (promotion on)",
+        merged_js_change("merge-promoted"),
+        branch=MERGED_BRANCH,
+        promote=True,
+    ),
 )
+SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)

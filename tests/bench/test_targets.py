@@ -1,0 +1,179 @@
+"""Issue 14's targets, computed from runs: each verdict, and what "not measured" means."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.pipeline import RunResult, StageSteps
+from benchmarks.results import (
+    cold_reference,
+    evaluate_targets,
+    summarise,
+    table_markdown,
+    write_results,
+)
+
+NO_CHANGE_QUICK = "no change: at most 0.05 of the cold time"
+NO_CHANGE_BYTES = "no change: 0 layer bytes pulled, 0 uploaded"
+MERGED_QUICK = "merge to main (promotion on): at most 0.05 of the cold time"
+MERGED_BYTES = "merge to main (promotion on): 0 layer bytes pulled, 0 uploaded"
+MERGE_OFF = "merge to main (promotion off): no slower than one JS file changed"
+FASTER_JS = "one JS file changed: faster than baseline and per-stage-shell"
+FASTER_REQUIREMENT = "one requirement added: faster than baseline and per-stage-shell"
+SIZE = "cold (empty registry): final image at most half the baseline's size"
+COLD = "cold (empty registry): at most 1.05 of the previous run's cold time"
+
+
+def run(variant: str, scenario: str, seconds: float, **changes: Any) -> RunResult:
+    values: dict[str, Any] = {
+        "repetition": 1,
+        "pull_seconds": 0.0,
+        "build_seconds": seconds,
+        "push_seconds": 0.0,
+        "stages": [StageSteps("build-python", 3, 3)],
+        "pulled_bytes": 0,
+        "pushed_bytes": 0,
+        "pushed_blobs": 0,
+        "layers_pushed": 0,
+        "image_bytes": 200,
+        "pulled_layer_bytes": 0,
+        "pushed_layer_bytes": 0,
+        **changes,
+    }
+    return RunResult(variant=variant, scenario=scenario, seconds=seconds, **values)
+
+
+def verdicts(
+    runs: list[RunResult], reference: dict[str, Any] | None = None
+) -> dict[tuple[str, str], bool | None]:
+    return {(t.builder, t.text): t.met for t in evaluate_targets(summarise(runs), reference)}
+
+
+def test_no_change_and_a_promoted_merge_are_quick_and_move_no_layer() -> None:
+    runs = [
+        run("buildkit", "cold", 100.0),
+        run("buildkit", "no-change", 4.0, pulled_bytes=30_000),  # configs read, no layer
+        run("buildkit", "merge-promoted", 6.0, pulled_layer_bytes=5_000_000),
+    ]
+    result = verdicts(runs)
+    assert result[("buildkit", NO_CHANGE_QUICK)] is True
+    assert result[("buildkit", NO_CHANGE_BYTES)] is True
+    assert result[("buildkit", MERGED_QUICK)] is False
+    assert result[("buildkit", MERGED_BYTES)] is False
+    assert result[("classic", NO_CHANGE_QUICK)] is None  # classic did not run
+
+
+def test_one_uploaded_layer_misses_and_unrecorded_layer_bytes_are_not_measured() -> None:
+    runs = [
+        run("buildkit", "cold", 100.0),
+        run("buildkit", "no-change", 1.0, pushed_layer_bytes=1),
+        run("classic", "cold", 100.0),
+        run("classic", "no-change", 1.0, pulled_layer_bytes=None, pushed_layer_bytes=None),
+    ]
+    result = verdicts(runs)
+    assert result[("buildkit", NO_CHANGE_BYTES)] is False
+    assert result[("classic", NO_CHANGE_BYTES)] is None
+
+
+def test_a_merge_without_promotion_may_cost_as_much_as_a_js_change_but_no_more() -> None:
+    same = [run("buildkit", "merge", 20.0), run("buildkit", "js", 20.0)]
+    slower = [run("buildkit", "merge", 21.0), run("buildkit", "js", 20.0)]
+    assert verdicts(same)[("buildkit", MERGE_OFF)] is True
+    assert verdicts(slower)[("buildkit", MERGE_OFF)] is False
+
+
+def test_one_change_must_beat_both_hand_written_rivals_in_the_same_run() -> None:
+    runs = [
+        run("buildkit", "js", 10.0),
+        run("baseline", "js", 12.0),
+        run("per-stage-shell", "js", 11.0),
+        run("buildkit", "requirement", 10.0),
+        run("baseline", "requirement", 9.0),
+        run("per-stage-shell", "requirement", 30.0),
+        run("buildkit", "python", 10.0),
+        run("baseline", "python", 30.0),
+    ]
+    result = verdicts(runs)
+    assert result[("buildkit", FASTER_JS)] is True
+    assert result[("buildkit", FASTER_REQUIREMENT)] is False
+    python = "one Python file changed: faster than baseline and per-stage-shell"
+    assert result[("buildkit", python)] is None  # per-stage-shell did not run
+    slower = [run("buildkit", "js", 10.0), run("baseline", "js", 9.0)]
+    assert verdicts(slower)[("buildkit", FASTER_JS)] is False  # missed, whatever the other
+
+
+def test_the_cold_image_size_and_the_cold_time_against_an_earlier_run() -> None:
+    runs = [run("buildkit", "cold", 42.0), run("baseline", "cold", 80.0, image_bytes=500)]
+    reference = {"date": "2026-11-28 04:22 UTC", "seconds": {"buildkit": 41.1}}
+    result = verdicts(runs, reference)
+    assert result[("buildkit", SIZE)] is True
+    assert result[("buildkit", COLD)] is True  # 42.0 <= 1.05 * 41.1
+    assert verdicts([run("buildkit", "cold", 44.0)], reference)[("buildkit", COLD)] is False
+    assert verdicts(runs)[("buildkit", COLD)] is None  # no earlier results
+
+
+def test_the_earlier_cold_comes_from_cold_seconds_or_from_an_older_summary(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "results.json"
+    assert cold_reference(path) is None
+    summary = [
+        {"variant": "buildkit", "scenario": "cold", "median_seconds": 41.1},
+        {"variant": "buildkit", "scenario": "js", "median_seconds": 23.8},
+    ]
+    path.write_text(json.dumps({"date": "2026-11-28 04:22 UTC", "summary": summary}))
+    assert cold_reference(path) == {"date": "2026-11-28 04:22 UTC", "seconds": {"buildkit": 41.1}}
+    path.write_text(json.dumps({"date": "d", "cold_seconds": {"baseline": 80.0}, "summary": []}))
+    assert cold_reference(path) == {"date": "d", "seconds": {"baseline": 80.0}}
+
+
+def test_an_earlier_cold_on_another_engine_is_no_yardstick(tmp_path: Path) -> None:
+    machine = {"os": "Debian", "cpu": "AMD EPYC", "cores": "2", "docker": "26.1.5"}
+    earlier = {**machine, "docker": "20.10.24"}
+    path = tmp_path / "results.json"
+    data = {"date": "d", "machine": earlier, "cold_seconds": {"buildkit": 41.1}}
+    path.write_text(json.dumps(data))
+    reference = cold_reference(path, machine)
+    assert reference is not None
+    assert reference["not_comparable"] == "docker 20.10.24 then, 26.1.5 now"
+    targets = evaluate_targets(summarise([run("buildkit", "cold", 80.0)]), reference)
+    (target,) = [t for t in targets if (t.builder, t.text) == ("buildkit", COLD)]
+    assert target.met is None
+    assert "not comparable" in target.measured
+    path.write_text(json.dumps({**data, "machine": machine}))
+    assert "not_comparable" not in (cold_reference(path, machine) or {})
+
+
+def test_the_table_shows_every_variant_and_the_ratio_to_its_cold_time() -> None:
+    runs = [
+        run("buildkit", "cold", 100.0),
+        run("buildkit", "no-change", 10.0, layers_pushed=1, pushed_bytes=2_000_000),
+        run("per-stage-shell", "cold", 50.0),
+        run("multistage-latest", "merge", 25.0),
+    ]
+    table = table_markdown(summarise(runs))
+    assert "| no change | buildkit | 10.0 (10-10) | 0.10 |" in table
+    assert "| cold (empty registry) | per-stage-shell | 50.0 (50-50) | 1.00 |" in table
+    assert "| merge to main (promotion off) | multistage-latest | 25.0 (25-25) | - |" in table
+
+
+def test_the_result_files_keep_the_cold_medians_and_the_earlier_cold(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    meta = {
+        "command": "nox -s bench",
+        "date": "2026-12-02 06:00 UTC",
+        "mode": "full",
+        "repetitions": 1,
+        "machine": {"os": "Debian", "cpu": "x", "cores": "2", "memory": "1 GiB", "docker": "26"},
+        "previous_cold": {"date": "2026-11-28", "seconds": {"buildkit": 40.0}},
+    }
+    write_results(tmp_path, meta, [run("buildkit", "cold", 41.0), run("baseline", "cold", 80.0)])
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["cold_seconds"] == {"buildkit": 41.0, "baseline": 80.0}
+    assert {"target": COLD, "builder": "buildkit"}.items() <= data["targets"][-1].items()
+    assert data["targets"][-1]["met"] is True
+    assert "41.0 s vs 40.0 s on 2026-11-28 (1.02)" in (tmp_path / "results.md").read_text()
