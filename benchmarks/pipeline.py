@@ -30,8 +30,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks.registry import BenchRegistry, Traffic
+from benchmarks.registry import BenchRegistry
 from stageline.builders.buildkit import BuildkitLog
+from tests.pipeline.access_log import Traffic
 from tests.pipeline.conftest import base_environ, ok, run_task
 from tests.pipeline.services import EmptyRunner
 

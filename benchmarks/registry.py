@@ -21,67 +21,12 @@ like any other layer (as on a CI runner whose cache is empty).
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.pipeline.access_log import JSON_BLOB_LIMIT, Traffic, is_json_object, read_traffic
 from tests.pipeline.services import MANIFEST_TYPES, LoopbackRegistry
-
-# 127.0.0.1 - - [date] "GET /v2/x/blobs/sha256:... HTTP/1.1" 200 1234 "" "docker/20.10"
-ACCESS_RE = re.compile(
-    r'"(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) (?P<size>\d+|-)'
-)
-BLOB_GET_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
-UPLOAD_PUT_RE = re.compile(r"^/v2/(?P<repo>.+)/blobs/uploads/[^/?]+$")
-# Image configs are a few kB; a blob larger than this is taken for a layer unread.
-JSON_BLOB_LIMIT = 1_000_000
-
-
-@dataclass
-class Traffic:
-    """Blobs that crossed the registry in one stretch of its access log."""
-
-    pulled_bytes: int = 0
-    pulled_blobs: int = 0
-    # (repository, digest, bytes) of every blob download, in order.
-    downloads: list[tuple[str, str, int]] = field(default_factory=list)
-    # (repository, digest) of every completed upload, in order.
-    uploads: list[tuple[str, str]] = field(default_factory=list)
-
-
-def read_traffic(lines: list[str]) -> Traffic:
-    """Return the blob downloads and completed uploads in ``lines`` of the access log."""
-    traffic = Traffic()
-    for line in lines:
-        match = ACCESS_RE.search(line)
-        if not match:
-            continue
-        url = urllib.parse.urlsplit(match["uri"])
-        status = int(match["status"])
-        blob = BLOB_GET_RE.match(url.path)
-        if match["method"] == "GET" and status == 200 and blob:
-            size = int(match["size"]) if match["size"] != "-" else 0
-            traffic.pulled_bytes += size
-            traffic.pulled_blobs += 1
-            traffic.downloads.append((blob["repo"], blob["digest"], size))
-        elif match["method"] == "PUT" and status == 201:
-            upload = UPLOAD_PUT_RE.match(url.path)
-            digest = urllib.parse.parse_qs(url.query).get("digest", [""])[0]
-            if upload and digest:
-                traffic.uploads.append((upload["repo"], digest))
-    return traffic
-
-
-def is_json_object(content: bytes) -> bool:
-    """Return whether ``content`` is a JSON object (a config), not a compressed layer."""
-    if content.lstrip()[:1] != b"{":
-        return False
-    try:
-        return isinstance(json.loads(content), dict)
-    except ValueError:
-        return False
 
 
 class BenchRegistry:

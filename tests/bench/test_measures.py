@@ -16,8 +16,9 @@ from benchmarks.pipeline import (
     cached_steps_of_buildkit_output,
     steps_of_build_output,
 )
-from benchmarks.registry import is_json_object, read_traffic
+from benchmarks.registry import is_json_object
 from benchmarks.results import runs_from_json, summarise
+from tests.pipeline.access_log import read_traffic
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64

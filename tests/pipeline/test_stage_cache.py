@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from benchmarks.registry import ACCESS_RE, BLOB_GET_RE, read_traffic
 from stageline.cache import uses_containerd_store
 from stageline.dockerfile import read_dockerfile
-from stageline.registry_api import RegistryAPI
+from tests.pipeline.access_log import JSON_BLOB_LIMIT, is_json_object, read_traffic
 from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
 from tests.pipeline.services import (
     EmptyRunner,
@@ -116,38 +115,29 @@ class RegistryLog:
         with self.path.open("rb") as log:
             log.seek(self.offset)
             lines = log.read().decode("utf-8", "replace").splitlines()
-        return [line for line in lines if f"/v2/{repository}/" in line and ACCESS_RE.search(line)]
+        return [line for line in lines if f"/v2/{repository}/" in line]
 
     def layer_traffic(self, image: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Return the layer blobs downloaded and the blobs uploaded for ``image`` since the mark.
 
-        Image configs (a few kB, read to compare content keys) are not layers.
+        Image configs (a few kB, read to compare content keys) are not layers: a blob is
+        a config when its content, fetched again by digest, is a JSON object.
         """
         registry, repository = image.split("/", 1)
-        lines = self.lines(repository)
-        configs = config_digests(registry, repository, lines)
-        downloads = []
-        for line in lines:
-            match = ACCESS_RE.search(line)
-            assert match is not None
-            blob = BLOB_GET_RE.match(urlsplit(match["uri"]).path)
-            if match["method"] == "GET" and blob and blob["digest"] not in configs:
-                downloads.append(blob["digest"])
-        return downloads, read_traffic(lines).uploads
+        traffic = read_traffic(self.lines(repository))
+        layers = [
+            digest
+            for repo, digest, size in traffic.downloads
+            if size > JSON_BLOB_LIMIT or not is_json_object(blob_content(registry, repo, digest))
+        ]
+        return layers, traffic.uploads
 
 
-def config_digests(registry: str, repository: str, lines: list[str]) -> set[str]:
-    """Return the config digests of every manifest the log lines fetched."""
-    api = RegistryAPI(registry)
-    configs = set()
-    for line in lines:
-        match = ACCESS_RE.search(line)
-        path = urlsplit(match["uri"]).path if match else ""
-        if match and match["method"] == "GET" and "/manifests/" in path:
-            manifest = api.get_manifest(repository, path.rsplit("/", 1)[1])
-            config = manifest.document.get("config", {}) if manifest else {}
-            configs.add(str(config.get("digest", "")))
-    return configs
+def blob_content(registry: str, repository: str, digest: str) -> bytes:
+    """Return a blob of the (unauthenticated) loopback registry."""
+    url = f"http://{registry}/v2/{repository}/blobs/{digest}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
 
 
 def build_on_empty_runner(
