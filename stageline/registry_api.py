@@ -173,32 +173,31 @@ class RegistryAPI:
                 "without a token."
             ) from None
 
-    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
-        """Return the manifest of ``repository:reference`` (tag or digest), or None if absent."""
-        response = self.request(
-            "GET",
-            repository,
-            f"manifests/{reference}",
-            headers={"Accept": ",".join(MANIFEST_TYPES)},
-        )
+    def _read_manifest(
+        self, method: str, repository: str, reference: str
+    ) -> requests.Response | None:
+        """Send ``method`` for a manifest in every type Stageline reads; None if absent."""
+        accept = {"Accept": ",".join(MANIFEST_TYPES)}
+        response = self.request(method, repository, f"manifests/{reference}", headers=accept)
         if response.status_code == 404:
             return None
         self._check(response, f"read manifest {repository}:{reference}")
+        return response
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        """Return the manifest of ``repository:reference`` (tag or digest), or None if absent."""
+        response = self._read_manifest("GET", repository, reference)
+        if response is None:
+            return None
         digest = content_digest(response.content)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return Manifest(response.content, media_type or MANIFEST_TYPES[-1], digest)
 
     def head_manifest(self, repository: str, reference: str) -> str | None:
         """Return the digest of ``repository:reference``, or None if absent."""
-        response = self.request(
-            "HEAD",
-            repository,
-            f"manifests/{reference}",
-            headers={"Accept": ",".join(MANIFEST_TYPES)},
-        )
-        if response.status_code == 404:
+        response = self._read_manifest("HEAD", repository, reference)
+        if response is None:
             return None
-        self._check(response, f"read manifest {repository}:{reference}")
         digest = response.headers.get("Docker-Content-Digest")
         if digest:
             return digest
