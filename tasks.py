@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +21,7 @@ from stageline import stages
 from stageline.build_args import parse_build_arg
 from stageline.errors import StagelineError
 from stageline.plan import Plan, Request
-from stageline.report import Output, write_json_report, write_metrics
+from stageline.report import Output, record_step_seconds, write_json_report, write_metrics
 from stageline.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
@@ -71,6 +72,13 @@ def load_plan(
         no_cache=no_cache,
     )
     return stages.load_plan(config, request)
+
+
+def note_seconds(report: str | None, build_plan: Plan, step: str, started: float) -> None:
+    """Note the task's wall time in the JSON report, when the task writes one."""
+    if report:
+        seconds = time.monotonic() - started
+        record_step_seconds(Path(report), build_plan.image, build_plan.ref, step, seconds)
 
 
 @task(
@@ -126,10 +134,12 @@ def pull_stages(
     report: str | None = None,
 ) -> None:
     """Pull the cache sources of the stages to build (BuildKit reads the registry itself)."""
+    started = time.monotonic()
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache)
     choice = stages.choose_builder(config, build_plan, builder)
     stages.pull_stages(config, build_plan, Output(), choice, Path(report) if report else None)
+    note_seconds(report, build_plan, "pull", started)
 
 
 @task(
@@ -157,12 +167,14 @@ def build_stages(
     builder: str | None = None,
 ) -> None:
     """Build the target's ancestors and the target in order, tag each, and summarise."""
+    started = time.monotonic()
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
     choice = stages.choose_builder(config, build_plan, builder)
     result = stages.build_stages(config, build_plan, Output(), choice)
     if report:
         write_json_report(Path(report), result)
+        note_seconds(report, build_plan, "build", started)
     if metrics:
         write_metrics(Path(metrics), result)
 
@@ -184,6 +196,8 @@ def push_stages(
     report: str | None = None,
 ) -> None:
     """Push exactly the tags this branch may write; reused stages are copied in the registry."""
+    started = time.monotonic()
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg)
     stages.push_stages(config, build_plan, Output(), Path(report) if report else None)
+    note_seconds(report, build_plan, "push", started)

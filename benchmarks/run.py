@@ -285,10 +285,18 @@ def run(args: argparse.Namespace) -> Path:
             print(f"==> logs kept in {work}/logs", file=sys.stderr)
             shutil.rmtree(work / "runner", ignore_errors=True)
         else:
+            keep_logs(work / "logs", output / "logs")
             shutil.rmtree(work, ignore_errors=True)
     print(f"==> done in {time.monotonic() - started:.0f} s; results in {output}", flush=True)
     print((output / "results.md").read_text(), flush=True)
     return output
+
+
+def keep_logs(logs: Path, destination: Path) -> None:
+    """Move each run's task output next to the results (git ignores it)."""
+    if logs.is_dir():
+        shutil.rmtree(destination, ignore_errors=True)
+        shutil.move(logs, destination)
 
 
 def render(path: Path) -> int:

@@ -163,12 +163,24 @@ def report_stages(data: dict[str, object]) -> dict[str, dict[str, object]]:
 
 
 def write_json_report(path: Path, report: BuildReport) -> None:
-    """Write the JSON report to ``path``, keeping the bytes pull-stages noted there."""
-    earlier = report_stages(load_json_report(path, report.image, report.ref))
+    """Write the JSON report to ``path``, keeping what pull-stages noted there."""
+    data = load_json_report(path, report.image, report.ref)
+    earlier = report_stages(data)
     for stage in report.stages:
         pulled = earlier.get(stage.name, {}).get("pulled_bytes", 0)
         stage.pulled_bytes = pulled if isinstance(pulled, int) else 0
-    _write(path, json.dumps(report.as_dict(), indent=2) + "\n")
+    document = report.as_dict()
+    if isinstance(data.get("step_seconds"), dict):
+        document["step_seconds"] = data["step_seconds"]
+    _write(path, json.dumps(document, indent=2) + "\n")
+
+
+def record_step_seconds(path: Path, image: str, ref: str, step: str, seconds: float) -> None:
+    """Note how long a task (``pull``, ``build`` or ``push``) took in the report at ``path``."""
+    data = load_json_report(path, image, ref)
+    steps = data.get("step_seconds")
+    data["step_seconds"] = {**(steps if isinstance(steps, dict) else {}), step: round(seconds, 2)}
+    _write(path, json.dumps(data, indent=2) + "\n")
 
 
 def update_json_report(

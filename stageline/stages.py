@@ -212,8 +212,26 @@ def pulls_for(plan: Plan, choice: BuilderChoice, reuse: Reuse | None = None) -> 
     return list(seen)
 
 
+# Each comparison made in this process, by what decides it: chained tasks
+# (`invoke pull-stages build-stages push-stages`, as CI runs them) compare once.
+_COMPARED: dict[tuple[object, ...], Reuse] = {}
+
+
 def compare_keys(settings: Settings, plan: Plan, output: Output) -> Reuse:
-    """Return each stage's content key and the registry image that already has it."""
+    """Return each stage's content key and the registry image that already has it.
+
+    A later task in the same process takes the first task's answer, so that the build
+    and the push act on one decision (and the keys are computed once).
+    """
+    decided_by = (settings, plan.dockerfile_text, plan.stages, plan.build_args, plan.no_cache)
+    if decided_by in _COMPARED:
+        output.header("content keys: as compared earlier in this pipeline")
+        return _COMPARED[decided_by]
+    _COMPARED[decided_by] = reuse = _compare_keys(settings, plan, output)
+    return reuse
+
+
+def _compare_keys(settings: Settings, plan: Plan, output: Output) -> Reuse:
     output.header("compare content keys in the registry")
     context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
     try:

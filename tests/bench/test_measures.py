@@ -9,11 +9,14 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from benchmarks.pipeline import (
     RunResult,
     StageSteps,
     build_sections,
     cached_steps_of_buildkit_output,
+    step_seconds,
     steps_of_build_output,
 )
 from benchmarks.registry import is_json_object
@@ -168,3 +171,9 @@ def test_runs_written_before_reuse_and_layer_bytes_still_load() -> None:
     assert run.stages == [StageSteps("build-python", 4, 0, None)]
     assert run.pulled_layer_bytes is None
     assert runs_from_json({"runs": [run.as_dict()]}) == [run]
+
+
+def test_a_chained_runs_wall_time_splits_into_the_steps_the_tasks_noted() -> None:
+    seconds = step_seconds({"pull": 0.2, "build": 3.0, "push": 1.0}, 5.0)
+    assert seconds == pytest.approx({"pull": 1.0, "build": 3.0, "push": 1.0})  # startup: pull
+    assert step_seconds({}, 2.0) == {"pull": 2.0, "build": 0.0, "push": 0.0}

@@ -12,6 +12,7 @@ from stageline.report import (
     Output,
     StageResult,
     print_summary,
+    record_step_seconds,
     update_json_report,
     write_json_report,
 )
@@ -36,6 +37,17 @@ def test_pull_build_and_push_fill_one_report(tmp_path: Path) -> None:
     assert stages["build-node"]["pushed_bytes"] == 99
     assert stages["build-python"]["outcome"] == "reused"
     assert stages["build-python"]["pulled_bytes"] == 0
+
+
+def test_each_task_notes_its_seconds_and_the_build_keeps_them(tmp_path: Path) -> None:
+    path = tmp_path / "stages.json"
+    record_step_seconds(path, IMAGE, REF, "pull", 1.234)
+    write_json_report(path, BuildReport(IMAGE, REF, "buildkit", 2.0, [stage("build-node")]))
+    record_step_seconds(path, IMAGE, REF, "build", 2.5)
+    record_step_seconds(path, IMAGE, REF, "push", 0.75)
+    data = json.loads(path.read_text())
+    assert data["step_seconds"] == {"pull": 1.23, "build": 2.5, "push": 0.75}
+    assert [s["name"] for s in data["stages"]] == ["build-node"]
 
 
 def test_a_report_of_another_image_or_ref_is_replaced_not_mixed(tmp_path: Path) -> None:
