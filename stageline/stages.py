@@ -335,6 +335,8 @@ def build_each(
     plan: Plan, builder: Builder, context: BuildContext, reuse: Reuse, output: Output
 ) -> list[StageResult]:
     """Build each planned stage that is not reused, labelled with its key."""
+    to_build = [stage for stage in plan.stages if not reuse.reused(stage.name)]
+    builder.solve_together(plan, to_build, context, output)
     results = []
     for stage in plan.stages:
         key = reuse.keys.get(stage.name)

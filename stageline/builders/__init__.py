@@ -22,6 +22,12 @@ class Builder(Protocol):
 
     name: str
 
+    def solve_together(
+        self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
+    ) -> None:
+        """Prepare building ``stages`` (all but reused ones), before the first is built."""
+        ...
+
     def build_stage(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
     ) -> StageResult:

@@ -216,52 +216,97 @@ class BuildkitBuilder:
         self.client = client
         self.settings = settings
         self.cache = cache
+        self.solved: BuildkitLog | None = None  # the joint solve's log, once it ran
 
-    def command(self, plan: Plan, stage: StagePlan, context: BuildContext) -> list[str]:
-        """Return the ``docker buildx build`` command line for ``stage``."""
+    def command(
+        self, plan: Plan, stage: StagePlan, context: BuildContext, solve_only: bool = False
+    ) -> list[str]:
+        """Return the ``docker buildx build`` command line for ``stage``.
+
+        ``solve_only`` runs the steps into BuildKit's cache and exports nothing: no
+        image, no tag, no registry cache (see :meth:`BuildkitBuilder.solve_together`).
+        """
         command = [
             "docker", "buildx", "build",
             "--progress", "plain",
             "--file", context.dockerfile,
             "--target", stage.name,
-            "--load",
+            *(["--output", "type=cacheonly"] if solve_only else ["--load"]),
             "--build-arg", "BUILDKIT_INLINE_CACHE=1",
         ]  # fmt: skip
         for name, value in plan.build_arg_values.items():
             command += ["--build-arg", f"{name}={value}"]
         for secret in plan.secrets:
             command += ["--secret", secret.buildx_option()]
-        if self.cache.registry:
-            command += ["--cache-to", f"type=registry,ref={stage.cache_ref},mode=max"]
         for ref in (
             (*stage.cache_reads, *stage.cache_from) if self.cache.registry else stage.cache_from
         ):
             command += ["--cache-from", f"type=registry,ref={ref}"]
-        for name, value in stage.labels:
-            command += ["--label", f"{name}={value}"]
-        for tag in stage.tags:
-            command += ["--tag", tag]
         if plan.no_cache:
             command += ["--no-cache", "--pull"]
         if self.settings.build_network:
             command += ["--network", self.settings.build_network]
-        return command
+        return command if solve_only else command + self.exports(stage)
+
+    def exports(self, stage: StagePlan) -> list[str]:
+        """Return the options for what a stage build writes: registry cache, labels, tags."""
+        options = []
+        if self.cache.registry:
+            options += ["--cache-to", f"type=registry,ref={stage.cache_ref},mode=max"]
+        for name, value in stage.labels:
+            options += ["--label", f"{name}={value}"]
+        for tag in stage.tags:
+            options += ["--tag", tag]
+        return options
+
+    def solve_together(
+        self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
+    ) -> None:
+        """Run the steps of every stage to build in one solve, before building each.
+
+        Stage by stage, BuildKit would fetch and unpack one stage's cache after the other;
+        in one solve of the last stage (its ``COPY --from`` and ``FROM`` reach the others)
+        independent stages run side by side. The stage builds that follow take every step
+        from BuildKit's cache and only export; their counts of cached steps come from here.
+        Nothing is gained, and the solve is skipped, for one stage or with ``--no-cache``.
+        """
+        if len(stages) < 2 or plan.no_cache:
+            return
+        last = stages[-1]
+        output.header(f"solve {', '.join(s.name for s in stages)} together (one BuildKit run)")
+        log = BuildkitLog(last.name)
+        self._buildx(
+            [*self.command(plan, last, context, solve_only=True), "-"], context, log, output
+        )
+        self.solved = log
+
+    def _buildx(
+        self, command: list[str], context: BuildContext, log: BuildkitLog, output: Output
+    ) -> None:
+        """Run ``command`` with the context on stdin; raise BuildError when it fails."""
+        # choose_builder() has already checked that buildx is there.
+        with docker_config(self.settings) as extra:
+            env = {**self.settings.environ, **extra, "DOCKER_BUILDKIT": "1"}
+            returncode = self._run(command, context, env, log, output)
+        if returncode != 0:
+            raise BuildError(log.failure(log.target))
+
+    def tally(self, stage: str, log: BuildkitLog) -> tuple[int, int]:
+        """Return ``stage``'s (steps, cached): from the joint solve when it ran the stage."""
+        if self.solved is not None and self.solved.tally(stage)[0]:
+            return self.solved.tally(stage)
+        return log.tally(stage)
 
     def build_stage(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
     ) -> StageResult:
         """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
-        # choose_builder() has already checked that buildx is there.
         started = time.monotonic()
         log = BuildkitLog(stage.name)
         with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
             iidfile = Path(scratch) / "iid"
             command = [*self.command(plan, stage, context), "--iidfile", str(iidfile), "-"]
-            with docker_config(self.settings) as extra:
-                env = {**self.settings.environ, **extra, "DOCKER_BUILDKIT": "1"}
-                returncode = self._run(command, context, env, log, output)
-            if returncode != 0:
-                raise BuildError(log.failure(stage.name))
+            self._buildx(command, context, log, output)
             image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.exists() else ""
         if not image_id:
             raise BuildError(f"docker buildx finished stage {stage.name} without an image ID.")
@@ -271,7 +316,7 @@ class BuildkitBuilder:
             raise DaemonError(
                 f"stage {stage.name} was built but not loaded: {api_error_text(exc)}"
             ) from None
-        steps, cached = log.tally(stage.name)
+        steps, cached = self.tally(stage.name, log)
         return StageResult(
             name=stage.name,
             tags=list(stage.tags),

@@ -118,6 +118,11 @@ class ClassicBuilder:
         self.network = network
         self.use_cache_from = use_cache_from
 
+    def solve_together(
+        self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
+    ) -> None:
+        """Do nothing: the classic builder builds one stage per request."""
+
     def build_stage(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
     ) -> StageResult:

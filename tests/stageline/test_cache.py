@@ -64,6 +64,23 @@ def test_buildx_exports_and_reads_registry_cache_only_when_chosen(tmp_path: Path
     context.close()
 
 
+def test_the_joint_solve_reads_every_cache_source_and_writes_nothing(tmp_path: Path) -> None:
+    config = settings(tmp_path)
+    plan = make_plan(config, parse_dockerfile(DOCKERFILE))
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    context = make_context(tmp_path, tmp_path / "Dockerfile")
+    builder = BuildkitBuilder(None, config, CacheChoice("registry", "test"))  # type: ignore[arg-type]
+    solve = builder.command(plan, plan.stage("app"), context, solve_only=True)
+    build = builder.command(plan, plan.stage("app"), context)
+    context.close()
+    assert "type=cacheonly" in solve
+    assert "--load" not in solve
+    assert not {"--tag", "--cache-to", "--label"} & set(solve)
+    reads = [solve[i + 1] for i, part in enumerate(solve) if part == "--cache-from"]
+    assert reads == [build[i + 1] for i, part in enumerate(build) if part == "--cache-from"]
+    assert {"--tag", "--cache-to", "--load"} <= set(build)
+
+
 def test_buildkit_pulls_nothing_ahead_and_the_classic_builder_pulls_its_sources(
     tmp_path: Path,
 ) -> None:
