@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.registry import BenchRegistry
-from stageline.builders.buildkit import BuildkitLog
+from stageline.builders.buildkit_progress import PlainProgress
 from tests.pipeline.access_log import Traffic
 from tests.pipeline.conftest import base_environ, ok, run_task
 from tests.pipeline.services import EmptyRunner
@@ -169,7 +169,7 @@ def steps_of_build_output(output: str) -> list[StageSteps]:
     """
     counted: dict[str, StageSteps] = {}
     for name, lines in build_sections(output):
-        log = BuildkitLog(name)
+        log = PlainProgress(name)
         for line in lines:
             log.read(line)
         for stage in dict.fromkeys(vertex.stage for vertex in log.vertices.values()):

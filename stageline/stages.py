@@ -16,7 +16,12 @@ from docker.errors import APIError, DockerException, ImageNotFound
 
 from stageline import registry
 from stageline.builders import Builder
-from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder, buildkit_missing_reason
+from stageline.builders.buildkit import (
+    INSTALL_HINT,
+    BuildkitBuilder,
+    buildkit_missing_reason,
+    progress_mode,
+)
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice, choose_cache
 from stageline.content_key import KEY_LABEL
@@ -307,7 +312,7 @@ def make_builder(
 ) -> Builder:
     """Return the builder object for ``choice``."""
     if choice.name == "buildkit":
-        return BuildkitBuilder(client, settings, cache)
+        return BuildkitBuilder(client, settings, cache, progress_mode(settings.environ))
     use_cache_from = cache.backend != "none"
     return ClassicBuilder(client, settings.environ, settings.build_network, use_cache_from)
 

@@ -4,9 +4,10 @@ Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for every cache 
 the plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage
 tag is itself a cache source, registry cache export (``--cache-to``) where the engine
 can do it (see :mod:`stageline.cache`), and ``--load`` so tagging, pushing and
-reporting are shared with the classic builder. The context is the same normalised tar, sent on
-stdin. Cache hits are read from BuildKit's plain progress: a step is a hit when its
-vertex reports ``CACHED``.
+reporting are shared with the classic builder. The context is the same normalised tar,
+sent on stdin. Cache hits are read from BuildKit's progress
+(:mod:`stageline.builders.buildkit_progress`): ``rawjson`` where buildx has it, else
+plain text.
 """
 
 from __future__ import annotations
@@ -20,16 +21,14 @@ import tempfile
 import threading
 import time
 from base64 import b64encode
-from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from docker import APIClient
 from docker.errors import APIError
 
-from stageline.builders import TAIL_LINES
+from stageline.builders.buildkit_progress import PlainProgress, ProgressLog, RawjsonProgress
 from stageline.cache import CacheChoice
 from stageline.context import BuildContext
 from stageline.engine import api_error_text
@@ -38,24 +37,22 @@ from stageline.plan import Plan, StagePlan
 from stageline.report import Output, StageResult
 from stageline.settings import Settings
 
-# "[stage 2/5] RUN ...", numbers padded ("[stage  2/10]"); a one-stage Dockerfile leaves
-# the stage name out ("[2/5] RUN ...").
-VERTEX_RE = re.compile(r"^#(\d+) \[(?:([^\]\s]+)\s+)?\s*(\d+)/(\d+)\] (.*)$")
-EVENT_RE = re.compile(r"^#(\d+) (.*)$")
-TIMESTAMP_RE = re.compile(r"^\d+\.\d+ ")
 INSTALL_HINT = (
     "install the buildx plugin (Debian/Ubuntu: apt-get install docker-buildx; "
     "Docker Desktop has it), or use --builder classic."
 )
+# The oldest buildx whose ``--progress rawjson`` Stageline reads (older: plain text).
+RAWJSON_SINCE = (0, 13)
+BUILDX_VERSION_RE = re.compile(r"\bv?(\d+)\.(\d+)\.\d+")
 # How long an interrupted ``docker buildx build`` gets to cancel before it is killed.
 CANCEL_GRACE_SECONDS = 10
 
 
-def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
-    """Return why ``docker buildx`` cannot be used, or None when it can."""
+def buildx_version(environ: Mapping[str, str]) -> tuple[tuple[int, int] | None, str | None]:
+    """Return buildx's (major, minor) version, or None and why ``docker buildx`` is unusable."""
     docker_cli = shutil.which("docker", path=environ.get("PATH"))
     if docker_cli is None:
-        return "the docker CLI is not on PATH"
+        return None, "the docker CLI is not on PATH"
     try:
         result = subprocess.run(
             [docker_cli, "buildx", "version"],
@@ -66,10 +63,22 @@ def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"`docker buildx version` failed ({exc})"
+        return None, f"`docker buildx version` failed ({exc})"
     if result.returncode != 0:
-        return "the docker CLI has no buildx plugin"
-    return None
+        return None, "the docker CLI has no buildx plugin"
+    match = BUILDX_VERSION_RE.search(result.stdout)
+    return ((int(match.group(1)), int(match.group(2))) if match else (0, 0)), None
+
+
+def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
+    """Return why ``docker buildx`` cannot be used, or None when it can."""
+    return buildx_version(environ)[1]
+
+
+def progress_mode(environ: Mapping[str, str]) -> str:
+    """Return the ``--progress`` to read: ``rawjson`` where buildx has it, else ``plain``."""
+    version, _ = buildx_version(environ)
+    return "rawjson" if version is not None and version >= RAWJSON_SINCE else "plain"
 
 
 def cancel_build(process: subprocess.Popen[bytes]) -> None:
@@ -87,80 +96,6 @@ def cancel_build(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-@dataclass
-class Vertex:
-    """One BuildKit step as the plain progress shows it."""
-
-    stage: str
-    instruction: str
-    cached: bool = False
-    error: str | None = None
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-
-    @property
-    def cacheable(self) -> bool:
-        """Return whether the step counts as a cacheable step of its stage (not FROM)."""
-        return not self.instruction.upper().startswith("FROM ")
-
-
-@dataclass
-class BuildkitLog:
-    """Reads BuildKit's ``--progress plain`` output, line by line."""
-
-    target: str
-    vertices: dict[str, Vertex] = field(default_factory=dict)
-    last_error: str | None = None
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-
-    def read(self, line: str) -> None:
-        """Take one line of output."""
-        vertex = VERTEX_RE.match(line)
-        if vertex:
-            number, stage, _, _, instruction = vertex.groups()
-            name = stage.lower() if stage else self.target
-            self.vertices.setdefault(number, Vertex(name, instruction.strip()))
-            return
-        if line.startswith("ERROR: ") or line.startswith("error: "):
-            self.last_error = line.split(": ", 1)[1]
-        self.tail.append(line)
-        event = EVENT_RE.match(line)
-        if not event or event.group(1) not in self.vertices:
-            return
-        step = self.vertices[event.group(1)]
-        text = event.group(2)
-        if text == "CACHED":
-            step.cached = True
-        elif text.startswith("ERROR: "):
-            step.error = text[len("ERROR: ") :]
-        elif not text.startswith(("DONE ", "...")):
-            step.tail.append(TIMESTAMP_RE.sub("", text))
-
-    def tally(self, stage: str) -> tuple[int, int]:
-        """Return ``(steps, cached)`` of ``stage``'s cacheable steps."""
-        steps = [v for v in self.vertices.values() if v.stage == stage and v.cacheable]
-        return len(steps), sum(1 for v in steps if v.cached)
-
-    def failure(self, stage: str) -> str:
-        """Return the message for a failed build: stage, step and its last lines."""
-        for vertex in self.vertices.values():
-            if vertex.error:
-                lines = [
-                    f"build failed in stage {vertex.stage}, step `{vertex.instruction}`: "
-                    f"{vertex.error}"
-                ]
-                if vertex.tail:
-                    lines.append("last output:")
-                    lines.extend(f"  {line}" for line in vertex.tail)
-                return "\n".join(lines)
-        reason = self.last_error or "docker buildx build failed"
-        lines = [f"build of stage {stage} failed: {reason}"]
-        context = [line for line in self.tail if line != f"ERROR: {reason}"][-5:]
-        if context:
-            lines.append("last output:")
-            lines.extend(f"  {line}" for line in context)
-        return "\n".join(lines)
 
 
 def existing_config(directory: Path) -> dict[str, object]:
@@ -212,11 +147,18 @@ class BuildkitBuilder:
 
     name = "buildkit"
 
-    def __init__(self, client: APIClient, settings: Settings, cache: CacheChoice) -> None:
+    def __init__(
+        self, client: APIClient, settings: Settings, cache: CacheChoice, progress: str = "plain"
+    ) -> None:
         self.client = client
         self.settings = settings
         self.cache = cache
-        self.solved: BuildkitLog | None = None  # the joint solve's log, once it ran
+        self.progress = progress  # what buildx prints: "rawjson" or "plain"
+        self.solved: ProgressLog | None = None  # the joint solve's log, once it ran
+
+    def new_log(self, target: str) -> ProgressLog:
+        """Return a reader for the progress this builder asks buildx for."""
+        return RawjsonProgress(target) if self.progress == "rawjson" else PlainProgress(target)
 
     def command(
         self, plan: Plan, stage: StagePlan, context: BuildContext, solve_only: bool = False
@@ -228,7 +170,7 @@ class BuildkitBuilder:
         """
         command = [
             "docker", "buildx", "build",
-            "--progress", "plain",
+            "--progress", self.progress,
             "--file", context.dockerfile,
             "--target", stage.name,
             *(["--output", "type=cacheonly"] if solve_only else ["--load"]),
@@ -274,14 +216,14 @@ class BuildkitBuilder:
             return
         last = stages[-1]
         output.header(f"solve {', '.join(s.name for s in stages)} together (one BuildKit run)")
-        log = BuildkitLog(last.name)
+        log = self.new_log(last.name)
         self._buildx(
             [*self.command(plan, last, context, solve_only=True), "-"], context, log, output
         )
         self.solved = log
 
     def _buildx(
-        self, command: list[str], context: BuildContext, log: BuildkitLog, output: Output
+        self, command: list[str], context: BuildContext, log: ProgressLog, output: Output
     ) -> None:
         """Run ``command`` with the context on stdin; raise BuildError when it fails."""
         # choose_builder() has already checked that buildx is there.
@@ -291,7 +233,7 @@ class BuildkitBuilder:
         if returncode != 0:
             raise BuildError(log.failure(log.target))
 
-    def tally(self, stage: str, log: BuildkitLog) -> tuple[int, int]:
+    def tally(self, stage: str, log: ProgressLog) -> tuple[int, int]:
         """Return ``stage``'s (steps, cached): from the joint solve when it ran the stage."""
         if self.solved is not None and self.solved.tally(stage)[0]:
             return self.solved.tally(stage)
@@ -302,7 +244,7 @@ class BuildkitBuilder:
     ) -> StageResult:
         """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
         started = time.monotonic()
-        log = BuildkitLog(stage.name)
+        log = self.new_log(stage.name)
         with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
             iidfile = Path(scratch) / "iid"
             command = [*self.command(plan, stage, context), "--iidfile", str(iidfile), "-"]
@@ -333,7 +275,7 @@ class BuildkitBuilder:
         command: list[str],
         context: BuildContext,
         env: Mapping[str, str],
-        log: BuildkitLog,
+        log: ProgressLog,
         output: Output,
     ) -> int:
         with subprocess.Popen(
@@ -361,8 +303,8 @@ class BuildkitBuilder:
             try:
                 for raw in process.stdout:
                     line = raw.decode("utf-8", "replace").rstrip("\n")
-                    log.read(line)
-                    output.line(line)
+                    for shown in log.read(line):
+                        output.line(shown)
             except BaseException:
                 cancel_build(process)  # KeyboardInterrupt: no build may outlive the task
                 raise

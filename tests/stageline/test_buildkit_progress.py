@@ -1,0 +1,104 @@
+"""BuildKit's progress, read from recorded ``docker buildx build`` output (buildx 0.13.1).
+
+The streams in streams/ are two builds, each recorded in both formats:
+
+* remote-cache-hit: ``FROM python; RUN head -c 3000000 /dev/urandom > /big; COPY f /f;
+  RUN cat /f`` with an empty local cache, ``--cache-from`` a registry cache written
+  before ``f`` changed: the RUN is a cache hit whose layer must be downloaded.
+* failing-step: stage ``base`` (``RUN echo base-step``), then stage ``broken``
+  (``RUN echo marker-$((40+2)) && echo to-stderr >&2 && exit 3``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stageline.builders.buildkit_progress import (
+    PlainProgress,
+    ProgressLog,
+    RawjsonProgress,
+    step_of,
+)
+
+STREAMS = Path(__file__).parent / "streams"
+
+
+def read(log: ProgressLog, name: str) -> list[str]:
+    shown: list[str] = []
+    for line in (STREAMS / name).read_text(encoding="utf-8").splitlines():
+        shown += log.read(line)
+    return shown
+
+
+def test_rawjson_counts_a_registry_cache_hit_that_had_to_be_downloaded() -> None:
+    log = RawjsonProgress("a")
+    read(log, "rawjson-remote-cache-hit.rawjson")
+    assert log.tally("a") == (3, 1)  # RUN head (cached), COPY f, RUN cat; FROM not counted
+    assert [v.instruction for v in log.vertices.values() if v.cached] == [
+        "RUN head -c 3000000 /dev/urandom > /big"
+    ]
+
+
+def test_plain_text_shows_that_hit_as_done_so_it_is_not_counted() -> None:
+    log = PlainProgress("a")
+    read(log, "plain-remote-cache-hit.txt")
+    assert log.tally("a") == (3, 0)
+
+
+def test_rawjson_is_shown_as_readable_lines_once_per_step() -> None:
+    shown = read(RawjsonProgress("a"), "rawjson-remote-cache-hit.rawjson")
+    assert not any(line.lstrip().startswith(("{", '"')) for line in shown)
+    heads = [line for line in shown if line.endswith("RUN head -c 3000000 /dev/urandom > /big")]
+    assert len(heads) == 1
+    number = heads[0].split()[0]
+    assert f"{number} CACHED" in shown
+    assert any(line.startswith("#") and line.endswith("two") for line in shown)  # RUN cat /f
+
+
+@pytest.mark.parametrize(
+    ("log", "stream"),
+    [
+        (RawjsonProgress("broken"), "rawjson-failing-step.rawjson"),
+        (PlainProgress("broken"), "plain-failing-step.txt"),
+    ],
+)
+def test_a_failing_step_is_named_with_its_stage_and_last_lines(
+    log: ProgressLog, stream: str
+) -> None:
+    read(log, stream)
+    message = log.failure("broken")
+    first, *rest = message.splitlines()
+    assert first.startswith("build failed in stage broken, step `RUN echo marker-$((40+2))")
+    assert first.endswith("exit code: 3")
+    assert "  marker-42" in rest
+    assert "  to-stderr" in rest
+    assert log.tally("base") == (1, 0)
+    assert set(log.stages()) == {"base", "broken"}
+
+
+def test_without_a_failing_step_the_error_line_and_its_context_are_kept() -> None:
+    log = RawjsonProgress("app")
+    for line in ['#0 building with "default" instance', "ERROR: failed to read dockerfile"]:
+        log.read(line)
+    assert log.failure("app").splitlines()[0] == (
+        "build of stage app failed: failed to read dockerfile"
+    )
+
+
+def test_a_broken_object_is_shown_as_text_not_lost() -> None:
+    log = RawjsonProgress("app")
+    assert log.read("{") == []
+    assert log.read('  "vertexes": [') == []
+    assert log.read("}") == ["{", '  "vertexes": [', "}"]
+
+
+def test_step_names_with_and_without_a_stage() -> None:
+    step = step_of("[build-node  4/7] RUN npm ci   --no-audit", "target")
+    assert step is not None
+    assert (step.stage, step.instruction) == ("build-node", "RUN npm ci --no-audit")
+    single = step_of("[2/4] COPY f /f", "app")
+    assert single is not None
+    assert single.stage == "app"
+    assert step_of("[internal] load build context", "app") is None
