@@ -110,7 +110,7 @@ def serve(session: nox.Session) -> None:
 
 
 # Without a Docker engine (or Chromium) the tests of these two sessions skip with a
-# message, or fail when CI is set: the check lives once, in tests/docker/conftest.py.
+# message, or fail when CI is set (tests/support.py's `require`).
 @nox.session
 def docker(session: nox.Session) -> None:
     """Test the image and the stage cache on a real engine and registry; print the size."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,19 +36,49 @@ SECRET_HELP = "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=
 SELECTION_HELP = {"stage": STAGE_HELP, "target": TARGET_HELP, "build_arg": BUILD_ARG_HELP}
 
 
-def friendly(function: F) -> F:
-    """Turn a StagelineError into `error: ...` and exit code 1, without a traceback."""
+NOTHING_PUSHED = "nothing was pushed by this step."
+PUSHED_TAGS_WHOLE = (
+    "each tag already pushed is whole (a registry shows a tag only once its manifest "
+    "is written); run `invoke push-stages` again to push the rest."
+)
 
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except StagelineError as exc:
-            raise Exit(f"error: {exc}", code=1) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted: nothing was pushed by this step.", code=130) from None
 
-    return wrapper  # type: ignore[return-value]
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, which is how GitLab cancels a job: handled as Ctrl-C is."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """Turn SIGTERM into an interruption, so every step cleans up as on Ctrl-C."""
+    raise Terminated
+
+
+def friendly_errors(interrupted: str = NOTHING_PUSHED) -> Callable[[F], F]:
+    """Turn a StagelineError into `error: ...` and exit code 1, without a traceback.
+
+    Ctrl-C (SIGINT) and SIGTERM end the task with ``interrupted: <what is safe>`` and
+    exit code 130 or 143, after the step in progress has cleaned up.
+    """
+
+    def decorate(task_function: F) -> F:
+        @functools.wraps(task_function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            previous = signal.signal(signal.SIGTERM, raise_terminated)
+            try:
+                return task_function(*args, **kwargs)
+            except StagelineError as exc:
+                raise Exit(f"error: {exc}", code=1) from None
+            except KeyboardInterrupt as exc:
+                code = 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+                raise Exit(f"interrupted: {interrupted}", code=code) from None
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+friendly = friendly_errors()
 
 
 def settings() -> Settings:
@@ -187,7 +218,7 @@ def build_stages(
         "report": "Add each stage's pushed bytes and copied tags to this JSON report.",
     },
 )
-@friendly
+@friendly_errors(interrupted=PUSHED_TAGS_WHOLE)
 def push_stages(
     c: Context,
     stage: str | None = None,

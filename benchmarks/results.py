@@ -1,7 +1,7 @@
 """Medians, ratios to the cold build, the targets, and the three result files.
 
 Every verdict in results.md is computed here from the runs; nothing is hand-written.
-The targets are issue 14's, for each Stageline variant measured:
+The targets (README, "Benchmark"), for each Stageline variant measured:
 
 * no change, and a merge to main with promotion on: at most 0.05 of the cold time, with
   no layer byte pulled and none uploaded;
@@ -99,7 +99,7 @@ def steps_range(stages: list[StageSteps]) -> str:
 
 @dataclass
 class Target:
-    """One target of issue 14, as measured."""
+    """One target, as measured."""
 
     text: str
     builder: str
@@ -409,7 +409,7 @@ def write_json(
 
 
 def runs_from_json(data: dict[str, Any]) -> list[RunResult]:
-    """Return the runs stored in a results.json (also one written before issue 14)."""
+    """Return the runs stored in a results.json (also one written before content keys)."""
     runs = []
     for item in data["runs"]:
         stages = [StageSteps(**stage) for stage in item.pop("stages")]

@@ -75,7 +75,6 @@ class Settings:
     build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
     secret_specs: tuple[str, ...] = ()
     promote_merged: bool = False
-    ci: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -295,6 +294,5 @@ def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = No
         ),
         secret_specs=_names_setting(project, "secrets", (), '["PIP_INDEX_URL"]'),
         promote_merged=_flag_setting(env, project, "STAGELINE_PROMOTE_MERGED", "promote-merged"),
-        ci=bool(get("CI")) and env.get("CI", "").lower() not in ("0", "false", "no"),
         environ=env,
     )

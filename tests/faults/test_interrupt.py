@@ -1,13 +1,14 @@
-"""Ctrl-C during a build step: non-zero exit, nothing tagged or pushed, nothing left over.
+"""Ctrl-C or SIGTERM during a build step: exit 130 or 143, nothing tagged or pushed, nothing left.
 
-SIGINT goes to the task's process only (``kill -INT PID``, as some job runners send
-it): the harder case, since a terminal's Ctrl-C would also reach ``docker buildx``.
+The signal goes to the task's process only (``kill -INT PID``, as some job runners send
+it; SIGTERM is how GitLab cancels a job): the harder case, since a terminal's Ctrl-C
+would also reach ``docker buildx``. It is sent once the step's own output shows that
+the step runs.
 """
 
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +47,6 @@ COPY hello.txt /hello.txt
 CLEANUP_SECONDS = 30
 
 
-def interrupt(process: subprocess.Popen[str]) -> None:
-    """Send SIGINT to the task once its step has surely started."""
-    time.sleep(1)
-    process.send_signal(signal.SIGINT)
-
-
 def settled(check: Callable[[], list[str]], seconds: float) -> list[str]:
     """Return ``check()`` once it is empty, or what it still returns after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -67,9 +62,11 @@ def containers_of(runner: Runner) -> list[str]:
     return [f"{c['Id'][:12]} {c['Image']} {c['Status']}" for c in runner.containers()]
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
 def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_works(
     builder: str,
+    signum: signal.Signals,
     runner: Runner,
     registry: Callable[..., LoopbackRegistry],
     base_images: dict[str, str],
@@ -77,7 +74,7 @@ def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_wor
 ) -> None:
     require_builder(builder)
     service = registry()
-    repository = f"faults/interrupt-{builder}"
+    repository = f"faults/interrupt-{builder}-{signum.name.lower()}"
     image = f"{service.address}/{repository}"
     env = task_env(runner, base_images, image, builder=builder, SLEEP_SECONDS="60")
     project = make_project(tmp_path / "project", SLOW_DOCKERFILE)
@@ -87,13 +84,13 @@ def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_wor
         "build-stages",
         env=env,
         when=lambda line: line.endswith("sleeping-42"),
-        then=interrupt,
+        then=lambda process: process.send_signal(signum),
         timeout=120,
     )
     assert fired, f"the slow step never ran:\n{build.output[-3000:]}"
-    assert build.returncode != 0
+    assert build.returncode == 128 + signum
     assert "Traceback" not in build.output
-    assert "interrupted" in build.stderr
+    assert "interrupted: nothing was pushed by this step." in build.stderr
     # Nothing keeps building in the background (it would tag the stage later; the one
     # that would sleeps 60 s) ...
     assert settled(lambda: processes_mentioning(image), 5) == []
