@@ -18,11 +18,13 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from stageline import stages
+from stageline import actions
 from stageline.build_args import parse_build_arg
+from stageline.builders.choice import choose_builder
+from stageline.console import Output
 from stageline.errors import StagelineError
 from stageline.plan import Plan, Request
-from stageline.report import Output, record_step_seconds, write_json_report, write_metrics
+from stageline.report import record_step_seconds, write_json_report, write_metrics
 from stageline.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent
@@ -102,7 +104,7 @@ def load_plan(
         secrets=tuple(secret or []),
         no_cache=no_cache,
     )
-    return stages.load_plan(config, request)
+    return actions.load_plan(config, request)
 
 
 def note_seconds(report: str | None, build_plan: Plan, step: str, started: float) -> None:
@@ -136,12 +138,12 @@ def plan(
     """Show the target, each stage's parents, tags and cache sources, and the pushes."""
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
-    choice = stages.choose_builder(config, build_plan, builder)
-    cache = stages.probe_cache(config, build_plan, choice)
+    choice = choose_builder(config, build_plan, builder)
+    cache = actions.probe_cache(config, build_plan, choice)
     if json_:
-        print(json.dumps(stages.plan_document(build_plan, choice, cache, config), indent=2))
+        print(json.dumps(actions.plan_document(build_plan, choice, cache, config), indent=2))
     else:
-        stages.show_plan(build_plan, config, choice, cache, Output())
+        actions.show_plan(build_plan, config, choice, cache, Output())
 
 
 @task(
@@ -168,8 +170,8 @@ def pull_stages(
     started = time.monotonic()
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache)
-    choice = stages.choose_builder(config, build_plan, builder)
-    stages.pull_stages(config, build_plan, Output(), choice, Path(report) if report else None)
+    choice = choose_builder(config, build_plan, builder)
+    actions.pull_stages(config, build_plan, Output(), choice, Path(report) if report else None)
     note_seconds(report, build_plan, "pull", started)
 
 
@@ -201,8 +203,8 @@ def build_stages(
     started = time.monotonic()
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
-    choice = stages.choose_builder(config, build_plan, builder)
-    result = stages.build_stages(config, build_plan, Output(), choice)
+    choice = choose_builder(config, build_plan, builder)
+    result = actions.build_stages(config, build_plan, Output(), choice)
     if report:
         write_json_report(Path(report), result)
         note_seconds(report, build_plan, "build", started)
@@ -230,5 +232,5 @@ def push_stages(
     started = time.monotonic()
     config = settings()
     build_plan = load_plan(config, stage, target, build_arg)
-    stages.push_stages(config, build_plan, Output(), Path(report) if report else None)
+    actions.push_stages(config, build_plan, Output(), Path(report) if report else None)
     note_seconds(report, build_plan, "push", started)

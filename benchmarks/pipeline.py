@@ -174,8 +174,8 @@ def steps_of_build_output(output: str) -> list[StageSteps]:
             log.read(line)
         for stage in dict.fromkeys(vertex.stage for vertex in log.vertices.values()):
             if stage not in counted:
-                steps, cached = log.tally(stage)
-                counted[stage] = StageSteps(stage, steps, cached)
+                tally = log.tally(stage)
+                counted[stage] = StageSteps(stage, tally.steps, tally.cached)
     return sorted(counted.values(), key=lambda s: stage_rank(s.name))
 
 

@@ -19,10 +19,10 @@ from docker import APIClient
 from docker.errors import APIError, DockerException, NotFound
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 
+from stageline.console import Output
 from stageline.engine import api_error_text
 from stageline.errors import DaemonError, RegistryAuthError, RegistryError
 from stageline.image_ref import registry_of, split_image_ref
-from stageline.report import Output
 from stageline.settings import Settings
 
 MISSING_MARKERS = ("manifest unknown", "not found", "does not exist", "no such image")

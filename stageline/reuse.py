@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from docker.auth import load_config
 from docker.errors import DockerException
 
+from stageline.console import Output
 from stageline.content_key import KEY_LABEL, KeyInputs, context_files, stage_keys
 from stageline.context import BuildContext
 from stageline.dockerfile import StageGraph
@@ -26,7 +27,6 @@ from stageline.errors import PlanError, RegistryError
 from stageline.image_ref import names_registry_host, parse_image_ref, registry_of, split_image_ref
 from stageline.plan import REF_SEPARATOR, Plan, cache_tag
 from stageline.registry_api import Manifest, RegistryAPI
-from stageline.report import Output
 from stageline.settings import Settings
 
 KEY_TAG_PREFIX = "key."

@@ -1,38 +1,79 @@
 """Builders: the classic builder (docker SDK) and BuildKit (docker buildx).
 
-Both take the same plan and context, tag the same way and return the same
+Both are made from the same arguments (:func:`stageline.builders.choice.make_builder`),
+take the same plan and context, tag the same way and end the same way
+(:meth:`Builder.build_stage`): the engine's size of the image and one
 :class:`~stageline.report.StageResult`, so pushing, reports and tables are shared.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from docker import APIClient
+from docker.errors import APIError
+
+from stageline.cache import CacheChoice
+from stageline.console import Output
 from stageline.context import BuildContext
+from stageline.engine import api_error_text
+from stageline.errors import DaemonError
 from stageline.plan import Plan, StagePlan
-from stageline.report import Output, StageResult
+from stageline.report import StageResult
+from stageline.settings import Settings
 
 TAIL_LINES = 12
 
 
-class Builder(Protocol):
-    """Builds one stage of a plan and tags it."""
+class Builder:
+    """Builds the planned stages one at a time; a subclass runs one stage's build."""
 
-    name: str
+    name = ""
+
+    def __init__(
+        self, client: APIClient, settings: Settings, cache: CacheChoice, progress: str = "plain"
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.cache = cache
+        self.progress = progress  # what BuildKit is asked to print: "rawjson" or "plain"
 
     def solve_together(
         self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
     ) -> None:
-        """Prepare building ``stages`` (all but reused ones), before the first is built."""
-        ...
+        """Prepare building ``stages`` (all but the reused), before the first: here nothing."""
+
+    def run_build(
+        self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
+    ) -> tuple[str, StageTally]:
+        """Build and tag ``stage``; return its image ID and its steps' tally."""
+        raise NotImplementedError
 
     def build_stage(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
     ) -> StageResult:
         """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
-        ...
+        started = time.monotonic()
+        image_id, tally = self.run_build(plan, stage, context, output)
+        try:
+            size = int(self.client.inspect_image(image_id).get("Size", 0))
+        except APIError as exc:
+            raise DaemonError(
+                f"stage {stage.name} was built, but the engine cannot show its image: "
+                f"{api_error_text(exc)}"
+            ) from None
+        return StageResult(
+            name=stage.name,
+            tags=list(stage.tags),
+            cache_from=list(stage.cache_from),
+            steps=tally.steps,
+            cached_steps=tally.cached,
+            seconds=time.monotonic() - started,
+            image_id=image_id,
+            size_bytes=size,
+        )
 
 
 @dataclass

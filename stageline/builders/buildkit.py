@@ -19,22 +19,17 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from base64 import b64encode
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from docker import APIClient
-from docker.errors import APIError
-
+from stageline.builders import Builder, StageTally
 from stageline.builders.buildkit_progress import PlainProgress, ProgressLog, RawjsonProgress
-from stageline.cache import CacheChoice
+from stageline.console import Output
 from stageline.context import BuildContext
-from stageline.engine import api_error_text
-from stageline.errors import BuildError, DaemonError
+from stageline.errors import BuildError
 from stageline.plan import Plan, StagePlan
-from stageline.report import Output, StageResult
 from stageline.settings import Settings
 
 INSTALL_HINT = (
@@ -142,19 +137,11 @@ def docker_config(settings: Settings) -> Iterator[dict[str, str]]:
         yield {"DOCKER_CONFIG": directory}
 
 
-class BuildkitBuilder:
+class BuildkitBuilder(Builder):
     """Builds stages with ``docker buildx build`` and loads them into the engine."""
 
     name = "buildkit"
-
-    def __init__(
-        self, client: APIClient, settings: Settings, cache: CacheChoice, progress: str = "plain"
-    ) -> None:
-        self.client = client
-        self.settings = settings
-        self.cache = cache
-        self.progress = progress  # what buildx prints: "rawjson" or "plain"
-        self.solved: ProgressLog | None = None  # the joint solve's log, once it ran
+    solved: ProgressLog | None = None  # the joint solve's log, once it ran
 
     def new_log(self, target: str) -> ProgressLog:
         """Return a reader for the progress this builder asks buildx for."""
@@ -233,17 +220,16 @@ class BuildkitBuilder:
         if returncode != 0:
             raise BuildError(log.failure(log.target))
 
-    def tally(self, stage: str, log: ProgressLog) -> tuple[int, int]:
-        """Return ``stage``'s (steps, cached): from the joint solve when it ran the stage."""
-        if self.solved is not None and self.solved.tally(stage)[0]:
+    def tally(self, stage: str, log: ProgressLog) -> StageTally:
+        """Return ``stage``'s tally: from the joint solve when that ran the stage."""
+        if self.solved is not None and self.solved.tally(stage).steps:
             return self.solved.tally(stage)
         return log.tally(stage)
 
-    def build_stage(
+    def run_build(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
-    ) -> StageResult:
-        """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
-        started = time.monotonic()
+    ) -> tuple[str, StageTally]:
+        """Build ``stage`` with buildx, tagged and loaded; return its image ID and tally."""
         log = self.new_log(stage.name)
         with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
             iidfile = Path(scratch) / "iid"
@@ -252,23 +238,7 @@ class BuildkitBuilder:
             image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.exists() else ""
         if not image_id:
             raise BuildError(f"docker buildx finished stage {stage.name} without an image ID.")
-        try:
-            size = int(self.client.inspect_image(image_id).get("Size", 0))
-        except APIError as exc:
-            raise DaemonError(
-                f"stage {stage.name} was built but not loaded: {api_error_text(exc)}"
-            ) from None
-        steps, cached = self.tally(stage.name, log)
-        return StageResult(
-            name=stage.name,
-            tags=list(stage.tags),
-            cache_from=list(stage.cache_from),
-            steps=steps,
-            cached_steps=cached,
-            seconds=time.monotonic() - started,
-            image_id=image_id,
-            size_bytes=size,
-        )
+        return image_id, self.tally(stage.name, log)
 
     @staticmethod
     def _run(

@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from stageline.builders import TAIL_LINES
+from stageline.builders import TAIL_LINES, StageTally
 
 # "[stage 2/5] RUN ...", numbers padded ("[stage  2/10]"); a one-stage Dockerfile leaves
 # the stage name out ("[2/5] RUN ...").
@@ -74,10 +74,10 @@ class ProgressLog:
             self.last_error = line.split(": ", 1)[1]
         self.tail.append(line)
 
-    def tally(self, stage: str) -> tuple[int, int]:
-        """Return ``(steps, cached)`` of ``stage``'s cacheable steps."""
+    def tally(self, stage: str) -> StageTally:
+        """Return how many of ``stage``'s cacheable steps there were, and cache hits."""
         steps = [v for v in self.vertices.values() if v.stage == stage and v.cacheable]
-        return len(steps), sum(1 for v in steps if v.cached)
+        return StageTally(len(steps), sum(1 for v in steps if v.cached))
 
     def stages(self) -> list[str]:
         """Return the stages that have steps in this build, in the order first seen."""

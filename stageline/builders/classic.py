@@ -9,21 +9,18 @@ counted from the engine's own output: a step is a hit when the engine prints
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Mapping
 from typing import Any
 
 import requests
-from docker import APIClient
 from docker.errors import APIError, DockerException
 
-from stageline.builders import StepLog
+from stageline.builders import Builder, StageTally, StepLog
+from stageline.console import Output
 from stageline.context import BuildContext
 from stageline.engine import api_error_text, no_daemon_message
 from stageline.errors import BuildError, DaemonError
 from stageline.image_ref import split_image_ref
 from stageline.plan import Plan, StagePlan
-from stageline.report import Output, StageResult
 
 STEP_RE = re.compile(r"^Step \d+/\d+ : (.*)$")
 FROM_AS_RE = re.compile(r"^FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE)
@@ -101,34 +98,21 @@ class ClassicStream:
             self._pending = ""
 
 
-class ClassicBuilder:
-    """Builds stages with the engine's classic builder through the docker SDK."""
+class ClassicBuilder(Builder):
+    """Builds stages with the engine's classic builder through the docker SDK.
+
+    On the containerd image store the classic builder cannot use ``--cache-from``
+    (see :mod:`stageline.cache`): then the cache choice is ``none`` and none is passed.
+    """
 
     name = "classic"
 
-    def __init__(
-        self,
-        client: APIClient,
-        environ: Mapping[str, str],
-        network: str | None = None,
-        use_cache_from: bool = True,
-    ) -> None:
-        self.client = client
-        self.environ = environ
-        self.network = network
-        self.use_cache_from = use_cache_from
-
-    def solve_together(
-        self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
-    ) -> None:
-        """Do nothing: the classic builder builds one stage per request."""
-
-    def build_stage(
+    def run_build(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
-    ) -> StageResult:
-        """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
-        started = time.monotonic()
+    ) -> tuple[str, StageTally]:
+        """Build ``stage`` through the engine's API, tag it, and return its ID and tally."""
         reader = ClassicStream(stage.name, output)
+        use_cache_from = self.cache.backend != "none"
         try:
             stream = self.client.build(
                 fileobj=context.open(),
@@ -136,14 +120,14 @@ class ClassicBuilder:
                 dockerfile=context.dockerfile,
                 target=stage.name,
                 tag=stage.tags[0],
-                cache_from=(list(stage.cache_from) or None) if self.use_cache_from else None,
+                cache_from=(list(stage.cache_from) or None) if use_cache_from else None,
                 buildargs=plan.build_arg_values,
                 labels=dict(stage.labels) or None,
                 nocache=plan.no_cache,
                 pull=plan.no_cache,
                 rm=True,
                 forcerm=True,
-                network_mode=self.network,
+                network_mode=self.settings.build_network,
                 decode=True,
             )
             for chunk in stream:
@@ -152,28 +136,20 @@ class ClassicBuilder:
         except APIError as exc:
             raise BuildError(reader.log.failure(stage.name, api_error_text(exc))) from None
         except (requests.exceptions.RequestException, DockerException, OSError):
-            raise DaemonError(no_daemon_message(self.environ)) from None
+            raise DaemonError(no_daemon_message(self.settings.environ)) from None
         if reader.image_id is None:
             raise BuildError(
                 f"the engine finished stage {stage.name} without an image ID; "
                 "rerun, and check the daemon's log if it repeats."
             )
-        image_id = reader.image_id
+        self.tag(stage, reader.image_id)
+        return reader.image_id, reader.log.tally(stage.name)
+
+    def tag(self, stage: StagePlan, image_id: str) -> None:
+        """Give the built image every tag the plan names for ``stage``."""
         try:
             for ref in stage.tags:
                 repository, tag = split_image_ref(ref)
                 self.client.tag(image_id, repository, tag, force=True)
-            size = int(self.client.inspect_image(image_id).get("Size", 0))
         except APIError as exc:
             raise DaemonError(f"tagging stage {stage.name} failed: {api_error_text(exc)}") from None
-        tally = reader.log.tally(stage.name)
-        return StageResult(
-            name=stage.name,
-            tags=list(stage.tags),
-            cache_from=list(stage.cache_from),
-            steps=tally.steps,
-            cached_steps=tally.cached,
-            seconds=time.monotonic() - started,
-            image_id=image_id,
-            size_bytes=size,
-        )

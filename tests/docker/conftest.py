@@ -29,9 +29,11 @@ import pytest
 from docker.errors import DockerException, NotFound
 from docker.utils import kwargs_from_env
 
-from stageline import stages
+from stageline import actions
+from stageline.builders.choice import choose_builder
+from stageline.console import Output
 from stageline.errors import StagelineError
-from stageline.report import BuildReport, Output
+from stageline.report import BuildReport
 from stageline.settings import load_settings
 from tests.support import free_port, require
 
@@ -109,10 +111,10 @@ def build_production_image(context: Path) -> ProductionImage:
         "CI_COMMIT_SHORT_SHA": "test0000",
     }
     settings = load_settings(context, environ=environ)
-    plan = stages.load_plan(settings)
+    plan = actions.load_plan(settings)
     try:
-        choice = stages.choose_builder(settings, plan)
-        report = stages.build_stages(settings, plan, Output(force_plain=True), choice)
+        choice = choose_builder(settings, plan)
+        report = actions.build_stages(settings, plan, Output(force_plain=True), choice)
     except StagelineError as exc:
         pytest.fail(f"building the production image failed: {exc}", pytrace=False)
     final = report.stages[-1]

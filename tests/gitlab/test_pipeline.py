@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from stageline.actions import load_plan
 from stageline.settings import load_settings
-from stageline.stages import load_plan
 from tests.gitlab.conftest import PipelineRun, git_commit_all, passed, run_pipeline
 from tests.pipeline.conftest import copy_project
 from tests.pipeline.services import EmptyRunner, manifest_digest, registry_tags

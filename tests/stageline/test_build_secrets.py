@@ -4,15 +4,16 @@ from pathlib import Path
 
 import pytest
 
+from stageline.actions import plan_document
 from stageline.build_secrets import BuildSecret, parse_secret
 from stageline.builders.buildkit import BuildkitBuilder
+from stageline.builders.choice import choose_builder
 from stageline.cache import CacheChoice
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuilderUnavailableError, PlanError
 from stageline.plan import Request, make_plan
 from stageline.settings import Settings
-from stageline.stages import choose_builder, plan_document
 
 TOKEN = "https://ci:glpat-s3cr3t-t0ken@pypi.example.com/simple/"
 DOCKERFILE = parse_dockerfile(

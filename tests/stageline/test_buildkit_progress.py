@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from stageline.builders import StageTally
 from stageline.builders.buildkit_progress import (
     PlainProgress,
     ProgressLog,
@@ -35,7 +36,9 @@ def read(log: ProgressLog, name: str) -> list[str]:
 def test_rawjson_counts_a_registry_cache_hit_that_had_to_be_downloaded() -> None:
     log = RawjsonProgress("a")
     read(log, "rawjson-remote-cache-hit.rawjson")
-    assert log.tally("a") == (3, 1)  # RUN head (cached), COPY f, RUN cat; FROM not counted
+    assert log.tally("a") == StageTally(
+        3, 1
+    )  # RUN head (cached), COPY f, RUN cat; FROM not counted
     assert [v.instruction for v in log.vertices.values() if v.cached] == [
         "RUN head -c 3000000 /dev/urandom > /big"
     ]
@@ -44,7 +47,7 @@ def test_rawjson_counts_a_registry_cache_hit_that_had_to_be_downloaded() -> None
 def test_plain_text_shows_that_hit_as_done_so_it_is_not_counted() -> None:
     log = PlainProgress("a")
     read(log, "plain-remote-cache-hit.txt")
-    assert log.tally("a") == (3, 0)
+    assert log.tally("a") == StageTally(3, 0)
 
 
 def test_rawjson_is_shown_as_readable_lines_once_per_step() -> None:
@@ -74,7 +77,7 @@ def test_a_failing_step_is_named_with_its_stage_and_last_lines(
     assert first.endswith("exit code: 3")
     assert "  marker-42" in rest
     assert "  to-stderr" in rest
-    assert log.tally("base") == (1, 0)
+    assert log.tally("base") == StageTally(1, 0)
     assert set(log.stages()) == {"base", "broken"}
 
 

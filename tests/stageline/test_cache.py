@@ -4,13 +4,14 @@ import base64
 import json
 from pathlib import Path
 
+from stageline.actions import pulls_for
 from stageline.builders.buildkit import BuildkitBuilder, docker_config
+from stageline.builders.choice import BuilderChoice
 from stageline.cache import CONTAINERD_SNAPSHOTTER, CacheChoice, choose_cache
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.plan import make_plan
 from stageline.settings import Secret, Settings
-from stageline.stages import BuilderChoice, pulls_for
 
 IMAGE = "registry.example.com/team/app"
 DOCKERFILE = "FROM debian AS deps\nFROM deps AS app\n"

@@ -6,12 +6,11 @@ import io
 import json
 from pathlib import Path
 
+from stageline.console import Output, print_summary
 from stageline.registry import LayerStream
 from stageline.report import (
     BuildReport,
-    Output,
     StageResult,
-    print_summary,
     record_step_seconds,
     update_json_report,
     write_json_report,

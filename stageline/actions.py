@@ -7,7 +7,7 @@ arguments and turns a :class:`~stageline.errors.StagelineError` into exit code 1
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import requests
@@ -16,30 +16,18 @@ from docker.errors import APIError, DockerException, ImageNotFound
 
 from stageline import registry
 from stageline.builders import Builder
-from stageline.builders.buildkit import (
-    INSTALL_HINT,
-    BuildkitBuilder,
-    buildkit_missing_reason,
-    progress_mode,
-)
-from stageline.builders.classic import ClassicBuilder
+from stageline.builders.choice import BuilderChoice, make_builder
 from stageline.cache import CacheChoice, choose_cache
+from stageline.console import Output, human_size, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
 from stageline.engine import api_error_text, connect
-from stageline.errors import BuilderUnavailableError, PlanError, StagelineError
+from stageline.errors import PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of
 from stageline.plan import Plan, Request, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
-from stageline.report import (
-    BuildReport,
-    Output,
-    StageResult,
-    human_size,
-    print_summary,
-    update_json_report,
-)
+from stageline.report import BuildReport, StageResult, update_json_report
 from stageline.reuse import (
     Found,
     Registries,
@@ -49,54 +37,7 @@ from stageline.reuse import (
     reuse_rule,
     write_tags,
 )
-from stageline.settings import BUILDERS, Settings
-
-
-@dataclass(frozen=True)
-class BuilderChoice:
-    """Which builder a run uses, and why."""
-
-    name: str
-    reason: str
-
-
-def classic_refusal(settings: Settings, plan: Plan) -> str | None:
-    """Return why the classic builder cannot build ``plan``, or None when it can."""
-    if plan.secrets:
-        ids = ", ".join(secret.id for secret in plan.secrets)
-        return f"build secrets ({ids}) reach a build only through BuildKit"
-    if not plan.buildkit_features:
-        return None
-    feature = plan.buildkit_features[0]
-    name = settings.dockerfile.name
-    return f"{name} line {feature.line} uses {feature.what}, which needs BuildKit"
-
-
-def choose_builder(settings: Settings, plan: Plan, requested: str | None = None) -> BuilderChoice:
-    """Return the builder to use: ``--builder``, else ``STAGELINE_BUILDER``, else auto.
-
-    ``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder;
-    a Dockerfile with BuildKit-only syntax always gets BuildKit.
-    """
-    wanted = (requested or settings.builder).lower()
-    if wanted not in BUILDERS:
-        raise PlanError(f"unknown builder {wanted!r}; use one of {', '.join(BUILDERS)}.")
-    needs_buildkit = classic_refusal(settings, plan)
-    if wanted == "classic":
-        if needs_buildkit:
-            raise BuilderUnavailableError(f"--builder classic: {needs_buildkit}; use BuildKit.")
-        return BuilderChoice("classic", "asked for")
-    missing = buildkit_missing_reason(settings.environ)
-    if missing and (wanted == "buildkit" or needs_buildkit):
-        why = "--builder buildkit" if wanted == "buildkit" else needs_buildkit
-        raise BuilderUnavailableError(f"{why}: {missing}; {INSTALL_HINT}")
-    if wanted == "buildkit":
-        return BuilderChoice("buildkit", "asked for")
-    if needs_buildkit:
-        return BuilderChoice("buildkit", f"auto: {needs_buildkit}")
-    if missing:
-        return BuilderChoice("classic", f"auto: {missing}")
-    return BuilderChoice("buildkit", "auto: the docker CLI has buildx")
+from stageline.settings import Settings
 
 
 def load_plan(settings: Settings, request: Request | None = None) -> Plan:
@@ -305,16 +246,6 @@ def pull_stages(
     if report is not None:
         update_json_report(report, plan.image, plan.ref, pulled_by_stage(settings, plan, outcomes))
     return outcomes
-
-
-def make_builder(
-    choice: BuilderChoice, settings: Settings, client: APIClient, cache: CacheChoice
-) -> Builder:
-    """Return the builder object for ``choice``."""
-    if choice.name == "buildkit":
-        return BuildkitBuilder(client, settings, cache, progress_mode(settings.environ))
-    use_cache_from = cache.backend != "none"
-    return ClassicBuilder(client, settings.environ, settings.build_network, use_cache_from)
 
 
 def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult:

@@ -1,0 +1,81 @@
+"""Choosing and making a builder: ``--builder``, ``STAGELINE_BUILDER`` or auto.
+
+``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder; a plan
+that needs BuildKit (build secrets, BuildKit-only Dockerfile syntax) always gets it, and
+asking for the classic builder then is an error that says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from docker import APIClient
+
+from stageline.builders import Builder
+from stageline.builders.buildkit import (
+    INSTALL_HINT,
+    BuildkitBuilder,
+    buildkit_missing_reason,
+    progress_mode,
+)
+from stageline.builders.classic import ClassicBuilder
+from stageline.cache import CacheChoice
+from stageline.errors import BuilderUnavailableError, PlanError
+from stageline.plan import Plan
+from stageline.settings import BUILDERS, Settings
+
+
+@dataclass(frozen=True)
+class BuilderChoice:
+    """Which builder a run uses, and why."""
+
+    name: str
+    reason: str
+
+
+def classic_refusal(settings: Settings, plan: Plan) -> str | None:
+    """Return why the classic builder cannot build ``plan``, or None when it can."""
+    if plan.secrets:
+        ids = ", ".join(secret.id for secret in plan.secrets)
+        return f"build secrets ({ids}) reach a build only through BuildKit"
+    if not plan.buildkit_features:
+        return None
+    feature = plan.buildkit_features[0]
+    name = settings.dockerfile.name
+    return f"{name} line {feature.line} uses {feature.what}, which needs BuildKit"
+
+
+def choose_builder(settings: Settings, plan: Plan, requested: str | None = None) -> BuilderChoice:
+    """Return the builder to use: ``--builder``, else ``STAGELINE_BUILDER``, else auto.
+
+    ``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder;
+    a Dockerfile with BuildKit-only syntax always gets BuildKit.
+    """
+    wanted = (requested or settings.builder).lower()
+    if wanted not in BUILDERS:
+        raise PlanError(f"unknown builder {wanted!r}; use one of {', '.join(BUILDERS)}.")
+    needs_buildkit = classic_refusal(settings, plan)
+    if wanted == "classic":
+        if needs_buildkit:
+            raise BuilderUnavailableError(f"--builder classic: {needs_buildkit}; use BuildKit.")
+        return BuilderChoice("classic", "asked for")
+    missing = buildkit_missing_reason(settings.environ)
+    if missing and (wanted == "buildkit" or needs_buildkit):
+        why = "--builder buildkit" if wanted == "buildkit" else needs_buildkit
+        raise BuilderUnavailableError(f"{why}: {missing}; {INSTALL_HINT}")
+    if wanted == "buildkit":
+        return BuilderChoice("buildkit", "asked for")
+    if needs_buildkit:
+        return BuilderChoice("buildkit", f"auto: {needs_buildkit}")
+    if missing:
+        return BuilderChoice("classic", f"auto: {missing}")
+    return BuilderChoice("buildkit", "auto: the docker CLI has buildx")
+
+
+def make_builder(
+    choice: BuilderChoice, settings: Settings, client: APIClient, cache: CacheChoice
+) -> Builder:
+    """Return the builder object for ``choice``."""
+    if choice.name == "buildkit":
+        return BuildkitBuilder(client, settings, cache, progress_mode(settings.environ))
+    return ClassicBuilder(client, settings, cache)
