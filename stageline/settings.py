@@ -213,6 +213,71 @@ def _flag_setting(
     return value
 
 
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    """Return a variable's value; an empty one counts as unset."""
+    return env.get(name) or None
+
+
+def _image_setting(env: Mapping[str, str], project: Mapping[str, object], root: Path) -> str:
+    default_image = str(project.get("image") or ref_slug(root.name) or "app")
+    return check_image_name(_get(env, "CI_REGISTRY_IMAGE") or default_image, "CI_REGISTRY_IMAGE")
+
+
+def _ref_settings(
+    env: Mapping[str, str], project: Mapping[str, object], root: Path
+) -> tuple[str, str]:
+    """Return the default branch and this ref's tag-safe slug (GitLab's, else git's branch)."""
+    default_branch = _get(env, "CI_DEFAULT_BRANCH") or str(project.get("default-branch") or "main")
+    slug = _get(env, "CI_COMMIT_REF_SLUG")
+    if slug is None:
+        ref = _get(env, "CI_COMMIT_REF_NAME") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        slug = ref_slug(ref) if ref and ref != "HEAD" else ref_slug(default_branch)
+    slug = ref_slug(slug)
+    if not slug:
+        raise SettingsError(
+            "CI_COMMIT_REF_SLUG is empty after making it tag-safe; set it to the branch name."
+        )
+    return default_branch, slug
+
+
+def _short_sha_setting(env: Mapping[str, str], root: Path) -> str | None:
+    short_sha = _get(env, "CI_COMMIT_SHORT_SHA") or _git(root, "rev-parse", "--short=8", "HEAD")
+    return check_tag(short_sha, "CI_COMMIT_SHORT_SHA") if short_sha is not None else None
+
+
+def _builder_setting(env: Mapping[str, str]) -> str:
+    builder = (_get(env, "STAGELINE_BUILDER") or "auto").lower()
+    if builder not in BUILDERS:
+        raise SettingsError(
+            f"STAGELINE_BUILDER={builder!r} is not a builder: use one of {', '.join(BUILDERS)}."
+        )
+    return builder
+
+
+def _registry_login(
+    env: Mapping[str, str], image: str
+) -> tuple[str | None, str | None, str | None]:
+    """Return the registry host, user and password (CI_REGISTRY_*, else CI_JOB_TOKEN)."""
+    user, password = _get(env, "CI_REGISTRY_USER"), _get(env, "CI_REGISTRY_PASSWORD")
+    if user is None and password is None and _get(env, "CI_JOB_TOKEN"):
+        user, password = "gitlab-ci-token", _get(env, "CI_JOB_TOKEN")
+    if (user is None) != (password is None):
+        missing = "CI_REGISTRY_PASSWORD" if password is None else "CI_REGISTRY_USER"
+        raise SettingsError(
+            f"{missing} is not set but its partner is: set both CI_REGISTRY_USER and "
+            "CI_REGISTRY_PASSWORD, or neither."
+        )
+    registry = _get(env, "CI_REGISTRY")
+    if user is not None and registry is None:
+        registry = image.split("/", 1)[0] if "/" in image else None
+        if registry is None or not ("." in registry or ":" in registry or registry == "localhost"):
+            raise SettingsError(
+                "CI_REGISTRY_USER is set but CI_REGISTRY is not: set CI_REGISTRY to the "
+                "registry host, e.g. registry.gitlab.com."
+            )
+    return registry, user, password
+
+
 def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
     """Return the settings for the project at ``root``.
 
@@ -223,70 +288,22 @@ def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = No
     env: dict[str, str] = read_dotenv(root / ".env")
     env.update(os.environ if environ is None else environ)
     project = _project_config(root)
-
-    def get(name: str) -> str | None:
-        value = env.get(name)
-        return value if value else None
-
-    default_image = str(project.get("image") or ref_slug(root.name) or "app")
-    image = check_image_name(get("CI_REGISTRY_IMAGE") or default_image, "CI_REGISTRY_IMAGE")
-
-    default_branch = get("CI_DEFAULT_BRANCH") or str(project.get("default-branch") or "main")
-
-    slug = get("CI_COMMIT_REF_SLUG")
-    if slug is None:
-        ref = get("CI_COMMIT_REF_NAME") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
-        slug = ref_slug(ref) if ref and ref != "HEAD" else ref_slug(default_branch)
-    slug = ref_slug(slug)
-    if not slug:
-        raise SettingsError(
-            "CI_COMMIT_REF_SLUG is empty after making it tag-safe; set it to the branch name."
-        )
-
-    short_sha = get("CI_COMMIT_SHORT_SHA") or _git(root, "rev-parse", "--short=8", "HEAD")
-    if short_sha is not None:
-        check_tag(short_sha, "CI_COMMIT_SHORT_SHA")
-
-    commit_tag = get("CI_COMMIT_TAG")
-
-    builder = (get("STAGELINE_BUILDER") or "auto").lower()
-    if builder not in BUILDERS:
-        raise SettingsError(
-            f"STAGELINE_BUILDER={builder!r} is not a builder: use one of {', '.join(BUILDERS)}."
-        )
-
-    password = get("CI_REGISTRY_PASSWORD")
-    user = get("CI_REGISTRY_USER")
-    if user is None and password is None and get("CI_JOB_TOKEN"):
-        user, password = "gitlab-ci-token", get("CI_JOB_TOKEN")
-    registry = get("CI_REGISTRY")
-    if (user is None) != (password is None):
-        missing = "CI_REGISTRY_PASSWORD" if password is None else "CI_REGISTRY_USER"
-        raise SettingsError(
-            f"{missing} is not set but its partner is: set both CI_REGISTRY_USER and "
-            "CI_REGISTRY_PASSWORD, or neither."
-        )
-    if user is not None and registry is None:
-        registry = image.split("/", 1)[0] if "/" in image else None
-        if registry is None or not ("." in registry or ":" in registry or registry == "localhost"):
-            raise SettingsError(
-                "CI_REGISTRY_USER is set but CI_REGISTRY is not: set CI_REGISTRY to the "
-                "registry host, e.g. registry.gitlab.com."
-            )
-
+    image = _image_setting(env, project, root)
+    default_branch, slug = _ref_settings(env, project, root)
+    registry, user, password = _registry_login(env, image)
     return Settings(
         root=root,
         image=image,
         ref_slug=slug,
         default_branch=default_branch,
-        short_sha=short_sha,
-        commit_tag=commit_tag,
+        short_sha=_short_sha_setting(env, root),
+        commit_tag=_get(env, "CI_COMMIT_TAG"),
         registry=registry,
         registry_user=user,
         registry_password=Secret(password) if password is not None else None,
-        dockerfile=Path(get("STAGELINE_DOCKERFILE") or "Dockerfile"),
-        builder=builder,
-        build_network=get("STAGELINE_BUILD_NETWORK"),
+        dockerfile=Path(_get(env, "STAGELINE_DOCKERFILE") or "Dockerfile"),
+        builder=_builder_setting(env),
+        build_network=_get(env, "STAGELINE_BUILD_NETWORK"),
         push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
         target=_target_setting(env, project),
         build_arg_names=_names_setting(
