@@ -82,7 +82,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check config/, core/, stageline/, tasks.py and noxfile.py with mypy."""
+    """Type-check config/, core/, users/, stageline/, tasks.py and noxfile.py with mypy."""
     install_requirements(session)
     session.run("mypy", *mypy_files())
 

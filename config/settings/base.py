@@ -28,7 +28,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webpack_loader",
     "core",
+    "users",
 ]
+
+# The project's own user model (users/models.py), set before the first migration: Django
+# cannot switch it later.
+AUTH_USER_MODEL = "users.User"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

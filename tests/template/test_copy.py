@@ -148,6 +148,12 @@ def test_project_is_a_git_repository_with_a_first_commit(
     log = git(acme_project, "log", "--format=%s", env=environ).splitlines()
     assert log == ["Start Acme Shop from the Stageline template"]
     assert git(acme_project, "status", "--porcelain", env=environ) == ""
+    # The custom user model is there from the first commit: Django cannot switch to one later.
+    first = git(acme_project, "ls-files", env=environ).split()
+    assert {"users/models.py", "users/admin.py", "users/migrations/0001_initial.py"} <= set(first)
+    assert (
+        'AUTH_USER_MODEL = "users.User"' in (acme_project / "config/settings/base.py").read_text()
+    )
 
 
 def test_answers_file_records_answers_and_version(acme_project: Path) -> None:
