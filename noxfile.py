@@ -36,9 +36,15 @@ TEST_DIRS = ("tests/web", "tests/stageline")
 GITLAB_CI_LOCAL_FILE = ".gitlab-ci-local.yml"
 
 
-def install_requirements(session: nox.Session) -> None:
-    """Install the pinned development requirements into the session's virtualenv."""
-    session.install("-r", REQUIREMENTS)
+# The template's pin of the optional sentry-sdk (copier's `sentry` question), which
+# config/sentry.py needs; a project has it in requirements/production.txt, or not at all.
+SENTRY_REQUIREMENTS = "requirements/sentry.txt"
+
+
+def install_requirements(session: nox.Session, *extra: str) -> None:
+    """Install the pinned development requirements (and ``extra`` files that exist)."""
+    files = [REQUIREMENTS, *existing_paths(list(extra))]
+    session.install(*[arg for name in files for arg in ("-r", name)])
 
 
 def build_front_end(session: nox.Session) -> None:
@@ -83,7 +89,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check config/, core/, users/, stageline/, tasks.py and noxfile.py with mypy."""
-    install_requirements(session)
+    install_requirements(session, SENTRY_REQUIREMENTS)
     session.run("mypy", *mypy_files())
 
 
@@ -199,7 +205,7 @@ def template(session: nox.Session) -> None:
     """Start a project from the copier template and test it: names, lint, tests, update."""
     if not (ROOT / "tests" / "template").is_dir():
         session.skip("no tests/template here: this project was made from the template")
-    install_requirements(session)
+    install_requirements(session, SENTRY_REQUIREMENTS)
     session.run("pytest", "tests/template", "-m", "template and not docker", *session.posargs)
 
 

@@ -85,6 +85,22 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return number
 
 
+def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float) -> float:
+    """Return the variable as a number from ``minimum`` to ``maximum``."""
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not minimum <= number <= maximum:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is out of range; expected a number from {minimum:g} to {maximum:g}"
+        )
+    return number
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Return the variable as a comma-separated list, ignoring blanks around items."""
     value = _raw(name)
