@@ -31,9 +31,11 @@ nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements/local.txt"
-TEST_DIRS = ("tests/web", "tests/stageline")
+TEST_DIRS = ("tests/web", "tests/stageline", "tests/tooling")
 # The pipeline on a laptop: .gitlab-ci.yml with the services replaced (nox -s ci_local).
 GITLAB_CI_LOCAL_FILE = ".gitlab-ci-local.yml"
+# The lint session's checks as git hooks (`pre-commit install`).
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 
 
 # The template's pin of the optional sentry-sdk (copier's `sentry` question), which
@@ -67,12 +69,14 @@ def mypy_files() -> list[str]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint Python (ruff), the Dockerfile (hadolint) and .gitlab-ci.yml (GitLab's schema)."""
+    """Lint Python (ruff), the Dockerfile (hadolint), .gitlab-ci.yml and pre-commit's config."""
     install_requirements(session)
     targets = session.posargs or ["."]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
     session.run("hadolint", *existing_paths(["Dockerfile"]))
+    if (ROOT / PRE_COMMIT_CONFIG).is_file():
+        session.run("pre-commit", "validate-config", PRE_COMMIT_CONFIG)
     # GitLab's own schema, bundled with check-jsonschema: works offline.
     pipelines = existing_paths([".gitlab-ci.yml", GITLAB_CI_LOCAL_FILE])
     if pipelines:
