@@ -15,6 +15,7 @@ from tests.pipeline.conftest import ok, run_task
 from tests.template.conftest import (
     ACME,
     STAGELINE,
+    TEMPLATE_TAG,
     answers_args,
     copier,
     git,
@@ -119,6 +120,7 @@ def test_the_users_names_are_in_place(acme_project: Path) -> None:
 
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
     assert not (acme_project / "copier.yml").exists()
+    assert not (acme_project / "CHANGELOG.md").exists(), "the template's release notes"
     assert not (acme_project / "tests/template").exists()
     assert not list(acme_project.rglob("*.jinja"))
     # Django's own templates are copied untouched.
@@ -158,7 +160,7 @@ def test_project_is_a_git_repository_with_a_first_commit(
 
 def test_answers_file_records_answers_and_version(acme_project: Path) -> None:
     answers = yaml.safe_load((acme_project / ".copier-answers.yml").read_text())
-    assert answers["_commit"] == "v1.0.0"
+    assert answers["_commit"] == TEMPLATE_TAG
     assert {name: answers[name] for name in ACME} == ACME
 
 
@@ -221,9 +223,11 @@ def test_template_own_answers_give_back_this_repository(
             rendered = rendered.split("\n## ", 1)[1].split("\n## Project layout")[1]
             original = original.split("\n## ", 1)[1].split("\n## Project layout")[1]
         elif name == Path(".env.example"):
-            # The NODE_IMAGE example comes from the answer (the Dockerfile's default).
+            # The NODE_IMAGE example comes from the answer (the Dockerfile's default), and
+            # the Sentry block is there only with the `sentry` answer (default no).
             rendered = re.sub(r"(?m)^# NODE_IMAGE=.*$", "", rendered)
             original = re.sub(r"(?m)^# NODE_IMAGE=.*$", "", original)
+            original = re.sub(r"(?s)# --- Sentry .*?(?=# --- )", "", original)
         if rendered != original:
             different.append(str(name))
     assert not different, f"rendered with the template's own answers, these differ: {different}"
@@ -238,7 +242,7 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
         (template / clutter).parent.mkdir(parents=True, exist_ok=True)
         (template / clutter).write_text("DJANGO_SECRET_KEY=the-template-developers-key\n")
     # A dirty working tree copied at HEAD: copier includes uncommitted changes.
-    (template / "CHANGELOG.md").write_text("Unreleased\n")
+    (template / "NOTES.md").write_text("Unreleased\n")
     copier(
         "copy",
         "--trust",
@@ -252,7 +256,7 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
         env=environ,
     )
     project = tmp_path / "project"
-    assert (project / "CHANGELOG.md").read_text() == "Unreleased\n"
+    assert (project / "NOTES.md").read_text() == "Unreleased\n"
     assert "the-template-developers-key" not in (project / ".env").read_text()
     assert not (project / "node_modules").exists()
     assert not (project / ".nox").exists()
