@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -116,6 +117,44 @@ def test_the_users_names_are_in_place(acme_project: Path) -> None:
     assert f"# CI_DEFAULT_BRANCH={ACME['default_branch']}\n" in example
     assert "https://acme-shop.example.com" in example
     assert (acme_project / "config/project.py").read_text().endswith('\nNAME = "Acme Shop"\n')
+
+
+# Sessions the project's noxfile still defines but that skip there (nothing to run).
+TEMPLATE_ONLY_SESSIONS = {"template", "bench"}
+
+
+def noxfile_sessions(noxfile: Path) -> set[str]:
+    """Return the names of the sessions a noxfile defines."""
+    names = set()
+    for node in ast.parse(noxfile.read_text()).body:
+        for decorator in getattr(node, "decorator_list", []):
+            call = decorator if isinstance(decorator, ast.Call) else None
+            target = call.func if call else decorator
+            if ast.unparse(target) != "nox.session":
+                continue
+            named = [k.value for k in (call.keywords if call else []) if k.arg == "name"]
+            names.add(named[0].value if named else node.name)  # type: ignore[attr-defined]
+    return names
+
+
+def test_the_generated_readme_describes_that_project_only(acme_project: Path) -> None:
+    readme = (acme_project / "README.md").read_text()
+    table = readme.split("\n## Nox sessions\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)` +\|", table, re.MULTILINE))
+    expected = noxfile_sessions(acme_project / "noxfile.py") - TEMPLATE_ONLY_SESSIONS
+    assert listed == expected, "README's session table and the project's noxfile differ"
+    for template_only in (
+        "nox -s template",
+        "nox -s bench",
+        "benchmarks/",
+        "## Benchmark",
+        "tests/template",
+        "the benchmark",
+        "### Versions of the template",
+    ):
+        assert template_only not in readme, f"the project's README mentions {template_only!r}"
+    assert not (acme_project / "benchmarks").exists()
+    assert "copier update --defaults --trust" in readme, "how to take template updates stays"
 
 
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
