@@ -109,8 +109,8 @@ def test_update_brings_a_template_release_and_keeps_local_edits(
     assert (project / ".env").read_text() == secret, "the update replaced the secret key"
     status = git(project, "status", "--porcelain", env=environ)
     assert not [line for line in status.splitlines() if line.endswith(".rej")], status
-    conflicted = git(project, "grep", "-l", "-e", "^<<<<<<< ", env=environ, check=False)
-    assert conflicted == "", f"conflict markers in: {conflicted}"
+    conflicted = git(project, "diff", "--name-only", "--diff-filter=U", env=environ)
+    assert conflicted == "", f"unmerged after the update: {conflicted}"
 
 
 def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
