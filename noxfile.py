@@ -31,14 +31,22 @@ nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements/local.txt"
-TEST_DIRS = ("tests/web", "tests/stageline")
+TEST_DIRS = ("tests/web", "tests/stageline", "tests/tooling")
 # The pipeline on a laptop: .gitlab-ci.yml with the services replaced (nox -s ci_local).
 GITLAB_CI_LOCAL_FILE = ".gitlab-ci-local.yml"
+# The lint session's checks as git hooks (`pre-commit install`).
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 
 
-def install_requirements(session: nox.Session) -> None:
-    """Install the pinned development requirements into the session's virtualenv."""
-    session.install("-r", REQUIREMENTS)
+# The template's pin of the optional sentry-sdk (copier's `sentry` question), which
+# config/sentry.py needs; a project has it in requirements/production.txt, or not at all.
+SENTRY_REQUIREMENTS = "requirements/sentry.txt"
+
+
+def install_requirements(session: nox.Session, *extra: str) -> None:
+    """Install the pinned development requirements (and ``extra`` files that exist)."""
+    files = [REQUIREMENTS, *existing_paths(list(extra))]
+    session.install(*[arg for name in files for arg in ("-r", name)])
 
 
 def build_front_end(session: nox.Session) -> None:
@@ -61,12 +69,14 @@ def mypy_files() -> list[str]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Lint Python (ruff), the Dockerfile (hadolint) and .gitlab-ci.yml (GitLab's schema)."""
+    """Lint Python (ruff), the Dockerfile (hadolint), .gitlab-ci.yml and pre-commit's config."""
     install_requirements(session)
     targets = session.posargs or ["."]
     session.run("ruff", "check", *targets)
     session.run("ruff", "format", "--check", *targets)
     session.run("hadolint", *existing_paths(["Dockerfile"]))
+    if (ROOT / PRE_COMMIT_CONFIG).is_file():
+        session.run("pre-commit", "validate-config", PRE_COMMIT_CONFIG)
     # GitLab's own schema, bundled with check-jsonschema: works offline.
     pipelines = existing_paths([".gitlab-ci.yml", GITLAB_CI_LOCAL_FILE])
     if pipelines:
@@ -82,8 +92,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check config/, core/, stageline/, tasks.py and noxfile.py with mypy."""
-    install_requirements(session)
+    """Type-check config/, core/, users/, stageline/, tasks.py and noxfile.py with mypy."""
+    install_requirements(session, SENTRY_REQUIREMENTS)
     session.run("mypy", *mypy_files())
 
 
@@ -199,7 +209,7 @@ def template(session: nox.Session) -> None:
     """Start a project from the copier template and test it: names, lint, tests, update."""
     if not (ROOT / "tests" / "template").is_dir():
         session.skip("no tests/template here: this project was made from the template")
-    install_requirements(session)
+    install_requirements(session, SENTRY_REQUIREMENTS)
     session.run("pytest", "tests/template", "-m", "template and not docker", *session.posargs)
 
 

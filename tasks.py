@@ -36,6 +36,13 @@ BUILD_ARG_HELP = "NAME=VALUE for an ARG the Dockerfile declares; repeatable."
 BUILDER_HELP = "auto (default), classic or buildkit; overrides STAGELINE_BUILDER."
 SECRET_HELP = "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=FILE; repeatable."
 SELECTION_HELP = {"stage": STAGE_HELP, "target": TARGET_HELP, "build_arg": BUILD_ARG_HELP}
+PULL_STAGE_HELP = (
+    "Pull the cache sources of this stage and its ancestors only "
+    "(default: the target and its ancestors)."
+)
+PUSH_STAGE_HELP = (
+    "Push the tags of this stage and its ancestors only (default: the target and its ancestors)."
+)
 
 
 NOTHING_PUSHED = "nothing was pushed by this step."
@@ -151,6 +158,7 @@ def plan(
     iterable=["build_arg"],
     help={
         **SELECTION_HELP,
+        "stage": PULL_STAGE_HELP,
         "no_cache": "Pull nothing (the build will not use a cache).",
         "builder": BUILDER_HELP,
         "report": "Note each stage's pulled bytes in this JSON report (build-stages keeps them).",
@@ -217,6 +225,7 @@ def build_stages(
     iterable=["build_arg"],
     help={
         **SELECTION_HELP,
+        "stage": PUSH_STAGE_HELP,
         "report": "Add each stage's pushed bytes and copied tags to this JSON report.",
     },
 )

@@ -3,6 +3,9 @@
 Every reader raises ``ImproperlyConfigured`` with a message of the form
 ``NAME <what is wrong>; expected <what is allowed>``; ``manage.py`` and ``config.wsgi``
 print it as ``error: <message>`` and exit 1. An empty value counts as unset.
+
+``.env`` is read by the same strict reader as the build tasks' (stageline/dotenv_file.py),
+so a malformed line stops both with the same message.
 """
 
 from __future__ import annotations
@@ -14,15 +17,26 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from dotenv import load_dotenv
+
+from stageline.dotenv_file import DotenvError, load_dotenv_into
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
-def load_env_file(base_dir: Path) -> None:
-    """Load ``<base_dir>/.env`` if present; variables already in the environment win."""
-    load_dotenv(base_dir / ".env", override=False)
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_MODULE = "config.settings.local"
+
+
+def load_env_file(base_dir: Path = BASE_DIR) -> None:
+    """Load ``<base_dir>/.env`` if present; variables already in the environment win.
+
+    Raises ``ImproperlyConfigured`` for a line it cannot parse (named, never echoed).
+    """
+    try:
+        load_dotenv_into(base_dir / ".env")
+    except DotenvError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def _raw(name: str) -> str | None:
@@ -67,6 +81,22 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     if number < minimum:
         raise ImproperlyConfigured(
             f"{name}={value!r} is not a whole number; expected an integer >= {minimum}"
+        )
+    return number
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0, maximum: float) -> float:
+    """Return the variable as a number from ``minimum`` to ``maximum``."""
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not minimum <= number <= maximum:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is out of range; expected a number from {minimum:g} to {maximum:g}"
         )
     return number
 
@@ -120,6 +150,23 @@ def database_from_env(
                 return config
             reason = "names no database"
     raise ImproperlyConfigured(f"{name} {reason}; expected {DATABASE_URL_EXPECTED}")
+
+
+def start_django(exit_code: int = 1) -> None:
+    """Load ``.env``, then the settings module it or the environment names; or exit.
+
+    ``.env`` is read first so that its ``DJANGO_SETTINGS_MODULE`` counts (the environment
+    still wins); unset in both, it is ``config.settings.local``. A malformed ``.env`` or
+    setting prints ``error: <message>`` and exits with ``exit_code``.
+    """
+    try:
+        load_env_file()
+    except ImproperlyConfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exit_code) from None
+    if not _raw("DJANGO_SETTINGS_MODULE"):
+        os.environ["DJANGO_SETTINGS_MODULE"] = DEFAULT_SETTINGS_MODULE
+    exit_on_bad_settings(exit_code)
 
 
 def exit_on_bad_settings(exit_code: int = 1) -> None:

@@ -15,9 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dotenv import dotenv_values
-from dotenv.parser import parse_stream
-
+from stageline import dotenv_file
 from stageline.errors import SettingsError
 
 BUILDERS = ("auto", "classic", "buildkit")
@@ -121,21 +119,13 @@ def check_tag(tag: str, variable: str) -> str:
 def read_dotenv(path: Path) -> dict[str, str]:
     """Return the variables of a ``.env`` file, refusing lines it cannot parse.
 
-    python-dotenv only warns about a malformed line and drops it; a dropped
-    ``CI_REGISTRY_PASSWORD`` would fail much later and obscurely, so refuse early.
-    The offending line's text is not echoed: it may hold a secret.
+    The reader is shared with Django (stageline/dotenv_file.py); a bad line is a
+    SettingsError here, named by file and line without echoing it (it may hold a secret).
     """
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8") as stream:
-        for binding in parse_stream(stream):
-            if binding.error:
-                raise SettingsError(
-                    f"{path.name} line {binding.original.line}: cannot parse it; "
-                    "write NAME=value (quote values with spaces or #), or delete the line."
-                )
-    values = dotenv_values(path, interpolate=False)
-    return {key: value for key, value in values.items() if value is not None}
+    try:
+        return dotenv_file.read_dotenv(path)
+    except dotenv_file.DotenvError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -1,7 +1,8 @@
 """Settings shared by every environment.
 
-Values come from the environment; python-dotenv loads ``.env`` from the repository root
-first, and variables already set in the environment win over it. ``.env.example`` and the
+Values come from the environment; ``.env`` at the repository root is loaded first (by the
+tasks' strict reader, stageline/dotenv_file.py), and variables already set in the
+environment win over it. ``.env.example`` and the
 README's "Settings" table list every variable.
 """
 
@@ -27,7 +28,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "webpack_loader",
     "core",
+    "users",
 ]
+
+# The project's own user model (users/models.py), set before the first migration: Django
+# cannot switch it later.
+AUTH_USER_MODEL = "users.User"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,15 +1,19 @@
 """Settings for production: DEBUG off, secrets required, HTTPS enforced, whitenoise.
 
 Runs behind a TLS-terminating proxy that sets X-Forwarded-Proto. For plain-HTTP test
-environments set DJANGO_SECURE_SSL_REDIRECT=false.
+environments set DJANGO_SECURE_SSL_REDIRECT=false. Logs are JSON lines on stdout; e-mail
+(errors to DJANGO_ADMINS, password resets) goes where EMAIL_URL or DJANGO_EMAIL_* say.
 """
 
 from __future__ import annotations
 
+from config import project
 from config.env import database_from_env, env_bool, env_int, env_str
+from config.logs import DEFAULT_HEADER, json_logging, log_level_from_env
+from config.mail import address_from_env, admins_from_env, email_from_env
 
 from .base import *
-from .base import BASE_DIR, WEBPACK_LOADER
+from .base import BASE_DIR, MIDDLEWARE, WEBPACK_LOADER
 
 DEBUG = False  # DJANGO_DEBUG is ignored here on purpose.
 SECRET_KEY = env_str(
@@ -41,3 +45,24 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WEBPACK_LOADER = {"DEFAULT": {**WEBPACK_LOADER["DEFAULT"], "CACHE": True}}
+
+# Logs: one JSON object per record on stdout, with the proxy's request id when it sends one.
+REQUEST_ID_HEADER = env_str("DJANGO_REQUEST_ID_HEADER", DEFAULT_HEADER)
+LOGGING = json_logging(log_level_from_env("DJANGO_LOG_LEVEL", "INFO"), REQUEST_ID_HEADER)
+MIDDLEWARE = ["config.logs.RequestIdMiddleware", *MIDDLEWARE]
+
+# E-mail: EMAIL_URL, or DJANGO_EMAIL_*; unset, Django's default (SMTP on localhost:25).
+_email = email_from_env()
+EMAIL_BACKEND = _email.backend
+EMAIL_HOST = _email.host
+EMAIL_PORT = _email.port
+EMAIL_HOST_USER = _email.user
+EMAIL_HOST_PASSWORD = _email.password
+EMAIL_USE_TLS = _email.use_tls
+EMAIL_USE_SSL = _email.use_ssl
+EMAIL_TIMEOUT = 10  # seconds: an SMTP server that does not answer must not hang a request
+EMAIL_SUBJECT_PREFIX = f"[{project.NAME}] "
+# Who gets the error reports (500s) by e-mail, and who the mails come from.
+ADMINS = admins_from_env("DJANGO_ADMINS")
+DEFAULT_FROM_EMAIL = address_from_env("DJANGO_DEFAULT_FROM_EMAIL", "webmaster@localhost")
+SERVER_EMAIL = address_from_env("DJANGO_SERVER_EMAIL", DEFAULT_FROM_EMAIL)

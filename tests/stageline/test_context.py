@@ -1,10 +1,11 @@
 """The build context is the same tar whoever checked the sources out, and how."""
 
+import ast
 import os
 import tarfile
 from pathlib import Path
 
-from stageline.context import make_context
+from stageline.context import included_paths, make_context
 
 
 def checkout(root: Path, file_mode: int, dir_mode: int) -> Path:
@@ -45,3 +46,22 @@ def test_dockerignore_keeps_secrets_and_dependencies_out(tmp_path: Path) -> None
     assert members["run.sh"].mode == 0o755
     assert members["app/main.py"].mode == 0o644
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members.values()} == {(0, 0, "", "")}
+
+
+def test_the_image_gets_djangos_dotenv_reader_but_not_the_rest_of_the_build_library() -> None:
+    """config/env.py imports stageline.dotenv_file: the production image must have it."""
+    root = Path(__file__).resolve().parents[2]
+    library = [path for path in included_paths(root) if path.startswith("stageline/")]
+    assert library == ["stageline/__init__.py", "stageline/dotenv_file.py"]
+    assert "tasks.py" not in included_paths(root)
+
+
+def test_djangos_dotenv_reader_needs_nothing_else_from_the_build_library() -> None:
+    source = Path(__file__).resolve().parents[2] / "stageline" / "dotenv_file.py"
+    imported = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module.split(".")[0])
+    assert imported <= {"__future__", "os", "collections", "pathlib", "dotenv"}, imported

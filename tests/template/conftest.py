@@ -1,8 +1,10 @@
 """Fixtures for the template tests: this checkout as a released copier template.
 
 The template is a temporary git repository made from this checkout's working tree
-(uncommitted changes included, git-ignored files left out) with one commit tagged
-``v1.0.0``, so the tests do not depend on the state of the developer's repository.
+(uncommitted changes included, git-ignored files left out) with one commit tagged with the
+newest version CHANGELOG.md records as released (``v1.0.0``), so the tests depend neither
+on the state of the developer's repository nor on its tags, which do not always travel
+with a copy of it.
 copier runs as a user runs it (``python -m copier ...``), so its exit codes and
 messages are what a user gets.
 """
@@ -10,6 +12,7 @@ messages are what a user gets.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +25,22 @@ import pytest
 from tests.pipeline.conftest import base_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# "## 1.2.3 - 2026-12-31": a released version's heading in CHANGELOG.md.
+RELEASE_HEADING = re.compile(r"^## (\d+)\.(\d+)\.(\d+) - \d{4}-\d{2}-\d{2}$", re.MULTILINE)
+
+
+def released_versions(changelog: str) -> list[tuple[int, int, int]]:
+    """Return the versions a changelog records as released, in the order it lists them."""
+    return [(int(a), int(b), int(c)) for a, b, c in RELEASE_HEADING.findall(changelog)]
+
+
+def tag_of(version: tuple[int, int, int]) -> str:
+    """Return the git tag of a template version: (1, 2, 0) -> v1.2.0."""
+    return "v{}.{}.{}".format(*version)
+
+
+TEMPLATE_VERSION = released_versions((REPO_ROOT / "CHANGELOG.md").read_text())[0]
+TEMPLATE_TAG = tag_of(TEMPLATE_VERSION)
 
 # Non-default answers: every one differs from the template's own names.
 ACME = {
@@ -78,8 +97,16 @@ def run(
     args: list[str], cwd: Path, env: Mapping[str, str], timeout: int = 600, check: bool = True
 ) -> Run:
     """Run ``args`` in ``cwd``; with ``check``, fail the test with the output's end on error."""
+    # No terminal and no input, as in CI: a command that would ask a question fails.
     result = subprocess.run(
-        args, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+        args,
+        cwd=cwd,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     done = Run(result.returncode, result.stdout, result.stderr)
     if check and done.returncode != 0:
@@ -120,7 +147,7 @@ def working_tree_files() -> list[Path]:
     return sorted(name for name in names if (REPO_ROOT / name).is_file())
 
 
-def make_template_repo(destination: Path, env: Mapping[str, str], tag: str = "v1.0.0") -> Path:
+def make_template_repo(destination: Path, env: Mapping[str, str], tag: str = TEMPLATE_TAG) -> Path:
     """Copy this working tree to ``destination`` as a git repository released as ``tag``."""
     for name in working_tree_files():
         target = destination / name
@@ -158,7 +185,7 @@ def environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Path:
-    """Return this working tree as a template repository tagged v1.0.0 (do not modify it)."""
+    """Return this working tree as a template repository tagged TEMPLATE_TAG (do not modify)."""
     return make_template_repo(tmp_path_factory.mktemp("released") / "template", environ)
 
 

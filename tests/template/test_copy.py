@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -15,6 +16,7 @@ from tests.pipeline.conftest import ok, run_task
 from tests.template.conftest import (
     ACME,
     STAGELINE,
+    TEMPLATE_TAG,
     answers_args,
     copier,
     git,
@@ -117,8 +119,47 @@ def test_the_users_names_are_in_place(acme_project: Path) -> None:
     assert (acme_project / "config/project.py").read_text().endswith('\nNAME = "Acme Shop"\n')
 
 
+# Sessions the project's noxfile still defines but that skip there (nothing to run).
+TEMPLATE_ONLY_SESSIONS = {"template", "bench"}
+
+
+def noxfile_sessions(noxfile: Path) -> set[str]:
+    """Return the names of the sessions a noxfile defines."""
+    names = set()
+    for node in ast.parse(noxfile.read_text()).body:
+        for decorator in getattr(node, "decorator_list", []):
+            call = decorator if isinstance(decorator, ast.Call) else None
+            target = call.func if call else decorator
+            if ast.unparse(target) != "nox.session":
+                continue
+            named = [k.value for k in (call.keywords if call else []) if k.arg == "name"]
+            names.add(named[0].value if named else node.name)  # type: ignore[attr-defined]
+    return names
+
+
+def test_the_generated_readme_describes_that_project_only(acme_project: Path) -> None:
+    readme = (acme_project / "README.md").read_text()
+    table = readme.split("\n## Nox sessions\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)` +\|", table, re.MULTILINE))
+    expected = noxfile_sessions(acme_project / "noxfile.py") - TEMPLATE_ONLY_SESSIONS
+    assert listed == expected, "README's session table and the project's noxfile differ"
+    for template_only in (
+        "nox -s template",
+        "nox -s bench",
+        "benchmarks/",
+        "## Benchmark",
+        "tests/template",
+        "the benchmark",
+        "### Versions of the template",
+    ):
+        assert template_only not in readme, f"the project's README mentions {template_only!r}"
+    assert not (acme_project / "benchmarks").exists()
+    assert "copier update --defaults --trust" in readme, "how to take template updates stays"
+
+
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
     assert not (acme_project / "copier.yml").exists()
+    assert not (acme_project / "CHANGELOG.md").exists(), "the template's release notes"
     assert not (acme_project / "tests/template").exists()
     assert not list(acme_project.rglob("*.jinja"))
     # Django's own templates are copied untouched.
@@ -148,11 +189,17 @@ def test_project_is_a_git_repository_with_a_first_commit(
     log = git(acme_project, "log", "--format=%s", env=environ).splitlines()
     assert log == ["Start Acme Shop from the Stageline template"]
     assert git(acme_project, "status", "--porcelain", env=environ) == ""
+    # The custom user model is there from the first commit: Django cannot switch to one later.
+    first = git(acme_project, "ls-files", env=environ).split()
+    assert {"users/models.py", "users/admin.py", "users/migrations/0001_initial.py"} <= set(first)
+    assert (
+        'AUTH_USER_MODEL = "users.User"' in (acme_project / "config/settings/base.py").read_text()
+    )
 
 
 def test_answers_file_records_answers_and_version(acme_project: Path) -> None:
     answers = yaml.safe_load((acme_project / ".copier-answers.yml").read_text())
-    assert answers["_commit"] == "v1.0.0"
+    assert answers["_commit"] == TEMPLATE_TAG
     assert {name: answers[name] for name in ACME} == ACME
 
 
@@ -215,9 +262,11 @@ def test_template_own_answers_give_back_this_repository(
             rendered = rendered.split("\n## ", 1)[1].split("\n## Project layout")[1]
             original = original.split("\n## ", 1)[1].split("\n## Project layout")[1]
         elif name == Path(".env.example"):
-            # The NODE_IMAGE example comes from the answer (the Dockerfile's default).
+            # The NODE_IMAGE example comes from the answer (the Dockerfile's default), and
+            # the Sentry block is there only with the `sentry` answer (default no).
             rendered = re.sub(r"(?m)^# NODE_IMAGE=.*$", "", rendered)
             original = re.sub(r"(?m)^# NODE_IMAGE=.*$", "", original)
+            original = re.sub(r"(?s)# --- Sentry .*?(?=# --- )", "", original)
         if rendered != original:
             different.append(str(name))
     assert not different, f"rendered with the template's own answers, these differ: {different}"
@@ -232,7 +281,7 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
         (template / clutter).parent.mkdir(parents=True, exist_ok=True)
         (template / clutter).write_text("DJANGO_SECRET_KEY=the-template-developers-key\n")
     # A dirty working tree copied at HEAD: copier includes uncommitted changes.
-    (template / "CHANGELOG.md").write_text("Unreleased\n")
+    (template / "NOTES.md").write_text("Unreleased\n")
     copier(
         "copy",
         "--trust",
@@ -246,7 +295,7 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
         env=environ,
     )
     project = tmp_path / "project"
-    assert (project / "CHANGELOG.md").read_text() == "Unreleased\n"
+    assert (project / "NOTES.md").read_text() == "Unreleased\n"
     assert "the-template-developers-key" not in (project / ".env").read_text()
     assert not (project / "node_modules").exists()
     assert not (project / ".nox").exists()

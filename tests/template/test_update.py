@@ -1,20 +1,42 @@
-"""A template improvement, released as a new tag, reaches a project by `copier update`."""
+"""A template improvement, released as the next tag, reaches a project by `copier update`.
+
+Each test releases this working tree as the newest version CHANGELOG.md records (vN),
+starts a project from it, commits local edits there, releases a changed template as the
+next minor version (vN+1, with its CHANGELOG entry), and runs the documented
+`copier update --defaults --trust` with no terminal, as CI would.
+"""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.template.conftest import ACME, copier, git, make_template_repo, start_project
+from tests.template.conftest import (
+    ACME,
+    TEMPLATE_TAG,
+    TEMPLATE_VERSION,
+    copier,
+    git,
+    make_template_repo,
+    start_project,
+    tag_of,
+)
 
 pytestmark = pytest.mark.template
 
+NEXT_VERSION = (TEMPLATE_VERSION[0], TEMPLATE_VERSION[1] + 1, 0)
+NEXT_TAG = tag_of(NEXT_VERSION)
 LOCAL_SECTION = "\n## Deploying the shop\n\nAcme's own notes: deploy on Tuesdays.\n"
-TEMPLATE_SENTENCE = "Template v1.1.0: the cache survives a runner's reboot too."
+TEMPLATE_SENTENCE = f"Template {NEXT_TAG}: the cache survives a runner's reboot too."
 COMPOSE_ANCHOR = "      GUNICORN_WORKERS: ${GUNICORN_WORKERS:-2}\n"
 COMPOSE_ADDED = "      DJANGO_LOG_LEVEL: ${DJANGO_LOG_LEVEL:-info}\n"
+# A question the new version adds: --defaults answers it without asking.
+NEW_QUESTION = (
+    "\nsupport_email:\n  type: str\n  help: Where users write to\n  default: help@example.com\n"
+)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -24,11 +46,32 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def test_update_brings_a_template_release_and_keeps_local_edits(
-    tmp_path: Path, environ: dict[str, str]
-) -> None:
-    template = make_template_repo(tmp_path / "template", environ, tag="v1.0.0")
+def release_next_version(template: Path, environ: dict[str, str]) -> None:
+    """Commit the template's working tree as the next version: CHANGELOG entry and tag."""
+    today = datetime.date.today().isoformat()
+    heading = "## {}.{}.{} - {}\n\n### Added\n\n- The test's improvement.\n\n".format(
+        *NEXT_VERSION, today
+    )
+    edit(template / "CHANGELOG.md", "\n## Unreleased\n", f"\n## Unreleased\n\n{heading}")
+    git(template, "add", "--all", env=environ)
+    git(template, "commit", "--quiet", "--message", f"Release {NEXT_TAG}", env=environ)
+    git(template, "tag", NEXT_TAG, env=environ)
+
+
+@pytest.fixture
+def template_and_project(tmp_path: Path, environ: dict[str, str]) -> tuple[Path, Path]:
+    """Return a template released as TEMPLATE_TAG and a project started from it."""
+    template = make_template_repo(tmp_path / "template", environ, tag=TEMPLATE_TAG)
     project = start_project(template, tmp_path / "shop", ACME, environ)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == TEMPLATE_TAG
+    return template, project
+
+
+def test_update_brings_a_template_release_and_keeps_local_edits(
+    template_and_project: tuple[Path, Path], environ: dict[str, str]
+) -> None:
+    template, project = template_and_project
     secret = (project / ".env").read_text()
 
     # The project's own work, committed (copier update refuses a dirty repository).
@@ -37,16 +80,16 @@ def test_update_brings_a_template_release_and_keeps_local_edits(
     edit(project / "assets/css/main.css", "#1f3b57", "#7a1f1f")
     git(project, "commit", "--quiet", "--all", "--message", "Local edits", env=environ)
 
-    # A template improvement in a templated file, a plain file and a new file: v1.1.0.
+    # A change to a templated file, a plain file, a new file and a new question.
     edit(template / "README.md", "\n## Why\n\n", f"\n## Why\n\n{TEMPLATE_SENTENCE}\n\n")
     edit(template / "docker-compose.yml", COMPOSE_ANCHOR, COMPOSE_ANCHOR + COMPOSE_ADDED)
     (template / "docs").mkdir()
-    (template / "docs/deploy.md").write_text("# Deploying\n\nFrom the template's v1.1.0.\n")
-    git(template, "add", "--all", env=environ)
-    git(template, "commit", "--quiet", "--message", "Improve the template", env=environ)
-    git(template, "tag", "v1.1.0", env=environ)
+    (template / "docs/deploy.md").write_text(f"# Deploying\n\nFrom the template's {NEXT_TAG}.\n")
+    (template / "docs/support.md.jinja").write_text("Write to {{ support_email }}.\n")
+    (template / "copier.yml").write_text((template / "copier.yml").read_text() + NEW_QUESTION)
+    release_next_version(template, environ)
 
-    copier("update", "--trust", "--defaults", cwd=project, env=environ)
+    copier("update", "--defaults", "--trust", cwd=project, env=environ)
 
     readme_text = readme.read_text()
     assert TEMPLATE_SENTENCE in readme_text, "the template's change did not arrive"
@@ -55,13 +98,41 @@ def test_update_brings_a_template_release_and_keeps_local_edits(
     compose = (project / "docker-compose.yml").read_text()
     assert COMPOSE_ADDED in compose
     assert "\nname: acme_shop\n" in compose
-    assert (project / "docs/deploy.md").read_text().endswith("From the template's v1.1.0.\n")
+    assert (project / "docs/deploy.md").read_text().endswith(f"From the template's {NEXT_TAG}.\n")
+    assert (project / "docs/support.md").read_text() == "Write to help@example.com.\n"
     assert "#7a1f1f" in (project / "assets/css/main.css").read_text(), "the local edit was lost"
+    assert not (project / "CHANGELOG.md").exists(), "the template's changelog stays behind"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert answers["_commit"] == "v1.1.0"
+    assert answers["_commit"] == NEXT_TAG
     assert answers["image"] == ACME["image"]
+    assert answers["support_email"] == "help@example.com"
     assert (project / ".env").read_text() == secret, "the update replaced the secret key"
     status = git(project, "status", "--porcelain", env=environ)
     assert not [line for line in status.splitlines() if line.endswith(".rej")], status
-    conflicted = git(project, "grep", "-l", "-e", "^<<<<<<< ", env=environ, check=False)
-    assert conflicted == "", f"conflict markers in: {conflicted}"
+    conflicted = git(project, "diff", "--name-only", "--diff-filter=U", env=environ)
+    assert conflicted == "", f"unmerged after the update: {conflicted}"
+
+
+def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
+    template_and_project: tuple[Path, Path], environ: dict[str, str]
+) -> None:
+    """What README's "Starting a project from the template" tells a user to look for."""
+    template, project = template_and_project
+    local = COMPOSE_ANCHOR.replace(":-2}", ":-4}")
+    upstream = COMPOSE_ANCHOR.replace(":-2}", ":-3}")
+    edit(project / "docker-compose.yml", COMPOSE_ANCHOR, local)
+    git(project, "commit", "--quiet", "--all", "--message", "Four workers", env=environ)
+    edit(template / "docker-compose.yml", COMPOSE_ANCHOR, upstream)
+    edit(template / "README.md", "\n## Why\n\n", f"\n## Why\n\n{TEMPLATE_SENTENCE}\n\n")
+    release_next_version(template, environ)
+
+    copier("update", "--defaults", "--trust", cwd=project, env=environ)
+
+    compose = (project / "docker-compose.yml").read_text()
+    assert "<<<<<<< before updating\n" + local in compose
+    assert "=======\n" + upstream + ">>>>>>> after updating\n" in compose
+    assert TEMPLATE_SENTENCE in (project / "README.md").read_text(), "the rest still arrived"
+    # git lists it as unmerged ("both modified"): resolve, `git add` it, commit.
+    status = git(project, "status", "--porcelain", env=environ).splitlines()
+    assert "UU docker-compose.yml" in status, status
+    assert " M README.md" in status, status

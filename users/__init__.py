@@ -1,0 +1,1 @@
+"""The project's user model: users.User, Django's AbstractUser to start with."""
