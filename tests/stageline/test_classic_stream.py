@@ -14,7 +14,6 @@ messages of Docker 26.1 building this Dockerfile, after a first build of ``app``
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,46 +29,11 @@ from stageline.errors import BuildError, DaemonError
 from stageline.plan import Plan, make_plan
 from stageline.report import Output
 from stageline.settings import Settings
+from tests.stageline.replay import CLASSIC_DOCKERFILE as DOCKERFILE
+from tests.stageline.replay import FakeEngine, recorded
 
-STREAMS = Path(__file__).parent / "streams"
-DOCKERFILE = """\
-FROM localhost:5000/mirror/python:3.13 AS base
-RUN echo base-step > /base-step
-FROM base AS app
-COPY f /f
-RUN head -c 200000 /dev/urandom > /big && cat /f && echo to-stderr >&2
-FROM base AS broken
-RUN echo marker-$((40+2)) && echo to-stderr >&2 && exit 3
-"""
 IMAGE = "localhost:5000/coverage-fixtures/app"
 APP_ID = "sha256:c731f95549c7a1bba2fcf54b105e76b726fe47bc7e8d158b3a0d0116eb77fe78"
-
-
-def recorded(name: str) -> list[dict[str, Any]]:
-    """Return the messages of a recorded stream, one per line."""
-    lines = (STREAMS / name).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines]
-
-
-class FakeEngine:
-    """The few calls the classic builder makes, answered as the engine did."""
-
-    def __init__(self, stream: list[dict[str, Any]] | Exception) -> None:
-        self.stream = stream
-        self.builds: list[dict[str, Any]] = []
-        self.tags: list[tuple[str, str, str]] = []
-
-    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        self.builds.append(kwargs)
-        if isinstance(self.stream, Exception):
-            raise self.stream
-        return iter(self.stream)
-
-    def tag(self, image: str, repository: str, tag: str, force: bool) -> None:
-        self.tags.append((image, repository, tag))
-
-    def inspect_image(self, image: str) -> dict[str, Any]:
-        return {"Id": image, "Size": 1_234_567}
 
 
 def plan_for(target: str) -> Plan:
@@ -105,7 +69,7 @@ def test_a_cached_step_and_steps_that_ran_are_counted_and_the_image_is_tagged(
     assert (result.steps, result.cached_steps) == (2, 0)  # COPY f and the RUN both ran
     assert (result.image_id, result.size_bytes) == (APP_ID, 1_234_567)
     assert engine.tags == [(APP_ID, IMAGE, "app"), (APP_ID, IMAGE, "latest")]  # the target
-    (request,) = engine.builds
+    ((_, _, request),) = engine.calls
     assert (request["target"], request["tag"]) == ("app", f"{IMAGE}:app")
     assert request["cache_from"] == [f"{IMAGE}:base", f"{IMAGE}:app"]
     assert request["network_mode"] == "host"
@@ -123,7 +87,7 @@ def test_the_cached_step_counts_for_the_stage_it_belongs_to(context: BuildContex
     result = builder.build_stage(plan, plan.stage("base"), context, Output(io.StringIO(), True))
     assert (result.steps, result.cached_steps) == (1, 1)
     assert result.fully_cached
-    assert engine.builds[0]["cache_from"] is None
+    assert engine.calls[0][2]["cache_from"] is None
 
 
 def test_a_failing_step_is_named_with_its_stage_and_its_own_last_lines(

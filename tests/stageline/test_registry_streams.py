@@ -10,8 +10,6 @@ pull of the image's own layers, and a pull of a missing tag (a 404 raised by the
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,40 +23,10 @@ from stageline.errors import DaemonError, RegistryAuthError, RegistryError
 from stageline.registry import PullOutcome, PushOutcome, classify
 from stageline.report import Output
 from stageline.settings import Secret, Settings
+from tests.stageline.replay import FakeEngine, recorded
 
-STREAMS = Path(__file__).parent / "streams"
 REF = "localhost:5000/coverage-fixtures/app:app"
 DIGEST = "sha256:c731f95549c7a1bba2fcf54b105e76b726fe47bc7e8d158b3a0d0116eb77fe78"
-
-
-def recorded(name: str) -> list[dict[str, Any]]:
-    """Return the messages of a recorded stream, one per line."""
-    lines = (STREAMS / name).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines]
-
-
-class FakeEngine:
-    """Answers push, pull and login with a recorded stream, or raises what it is given."""
-
-    def __init__(self, *answers: list[dict[str, Any]] | Exception) -> None:
-        self.answers = list(answers)
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-
-    def _answer(self, call: str, name: str, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        self.calls.append((call, name, kwargs))
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return iter(answer)
-
-    def push(self, repository: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        return self._answer("push", repository, kwargs)
-
-    def pull(self, repository: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        return self._answer("pull", repository, kwargs)
-
-    def login(self, **kwargs: Any) -> None:
-        list(self._answer("login", kwargs["registry"], kwargs))
 
 
 def plain() -> tuple[Output, io.StringIO]:

@@ -20,19 +20,11 @@ from docker import APIClient
 from docker.errors import APIError
 
 from stageline.engine import connect
+from tests.stageline.replay import CLASSIC_DOCKERFILE
 
 HERE = Path(__file__).parent
 REPOSITORY = "localhost:5000/coverage-fixtures/app"
 UNREACHABLE = "localhost:5999/coverage-fixtures/app"  # nothing listens there
-DOCKERFILE = """\
-FROM localhost:5000/mirror/python:3.13 AS base
-RUN echo base-step > /base-step
-FROM base AS app
-COPY f /f
-RUN head -c 200000 /dev/urandom > /big && cat /f && echo to-stderr >&2
-FROM base AS broken
-RUN echo marker-$((40+2)) && echo to-stderr >&2 && exit 3
-"""
 
 
 def record(name: str | None, call: Callable[[], Iterable[Any]]) -> list[dict[str, Any]]:
@@ -66,7 +58,7 @@ def built_ids(chunks: list[dict[str, Any]]) -> set[str]:
 
 
 def record_builds(client: APIClient, project: Path, ids: set[str]) -> None:
-    (project / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")
+    (project / "Dockerfile").write_text(CLASSIC_DOCKERFILE, encoding="utf-8")
     (project / "f").write_text("one\n", encoding="utf-8")
     chunks = record(None, build(client, project, "app"))  # fills the cache of base
     (project / "f").write_text("two\n", encoding="utf-8")
