@@ -111,3 +111,20 @@ def build_node_registry(repository: str, tag: str) -> FakeRegistry:
         manifests={(repository, tag): index, (repository, image.digest): image},
         configs={image.document["config"]["digest"]: config},
     )
+
+
+def fake_docker(directory: Path, buildx: str | None) -> dict[str, str]:
+    """Put a ``docker`` on an empty PATH whose ``buildx version`` prints ``buildx``.
+
+    ``None``: the CLI has no buildx plugin (it fails as docker does). Returns the
+    environment whose PATH holds only that ``docker``.
+    """
+    script = directory / "docker"
+    answer = f"echo '{buildx}'; exit 0" if buildx is not None else "exit 1"
+    script.write_text(
+        f'#!/bin/sh\nif [ "$1 $2" = "buildx version" ]; then {answer}; fi\n'
+        'echo "docker: unknown command: $*" >&2; exit 1\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return {"PATH": str(directory)}
