@@ -113,18 +113,38 @@ def build_node_registry(repository: str, tag: str) -> FakeRegistry:
     )
 
 
-def fake_docker(directory: Path, buildx: str | None) -> dict[str, str]:
+def fake_docker(
+    directory: Path, buildx: str | None, replay: str = "", exit_code: int = 0
+) -> dict[str, str]:
     """Put a ``docker`` on an empty PATH whose ``buildx version`` prints ``buildx``.
 
-    ``None``: the CLI has no buildx plugin (it fails as docker does). Returns the
-    environment whose PATH holds only that ``docker``.
+    ``buildx`` None: the CLI has no buildx plugin (it fails as docker does). ``buildx
+    build`` keeps its arguments (``builds``), the context it reads on stdin
+    (``context.tar``) and the CLI config it is given (``cli-config.json``) in
+    ``directory``, prints the recorded progress ``replay`` (streams/), writes an image ID
+    to ``--iidfile`` and exits ``exit_code``. Returns the environment whose PATH holds
+    only that ``docker``.
     """
-    script = directory / "docker"
     answer = f"echo '{buildx}'; exit 0" if buildx is not None else "exit 1"
-    script.write_text(
-        f'#!/bin/sh\nif [ "$1 $2" = "buildx version" ]; then {answer}; fi\n'
-        'echo "docker: unknown command: $*" >&2; exit 1\n',
-        encoding="utf-8",
-    )
-    script.chmod(0o755)
+    script = f"""#!/bin/sh
+PATH=/usr/bin:/bin  # its own tools; the PATH it was given holds only this script
+if [ "$1 $2" = "buildx version" ]; then {answer}; fi
+if [ "$1 $2" = "buildx build" ]; then
+  printf '%s\\n' "$@" --- >> "{directory}/builds"
+  cat > "{directory}/context.tar"
+  [ -n "$DOCKER_CONFIG" ] && cp "$DOCKER_CONFIG/config.json" "{directory}/cli-config.json"
+  while [ $# -gt 0 ]; do [ "$1" = --iidfile ] && echo sha256:fake > "$2"; shift; done
+  cat "{STREAMS / replay}" >&2
+  exit {exit_code}
+fi
+echo "docker: unknown command: $*" >&2; exit 1
+"""
+    (directory / "docker").write_text(script, encoding="utf-8")
+    (directory / "docker").chmod(0o755)
     return {"PATH": str(directory)}
+
+
+def fake_builds(directory: Path) -> list[list[str]]:
+    """Return the arguments of each ``docker buildx build`` the fake docker ran."""
+    text = (directory / "builds").read_text(encoding="utf-8")
+    return [build.strip("\n").splitlines() for build in text.split("---\n") if build.strip()]
