@@ -32,6 +32,9 @@ nox.options.reuse_venv = "yes"
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements/local.txt"
 TEST_DIRS = ("tests/web", "tests/stageline", "tests/tooling")
+# Suites that need an engine or registries; the `tests` session runs those of their tests
+# marked daemon_free (bad input, a missing daemon or buildx: they stop before Docker).
+DAEMON_FREE_IN = ("tests/pipeline", "tests/faults")
 # The pipeline on a laptop: .gitlab-ci.yml with the services replaced (nox -s ci_local).
 GITLAB_CI_LOCAL_FILE = ".gitlab-ci-local.yml"
 # The lint session's checks as git hooks (`pre-commit install`).
@@ -99,9 +102,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the Django and build-library tests (PostgreSQL if DATABASE_URL is set)."""
+    """Run the Django, build-library and daemon-free task tests (PostgreSQL if DATABASE_URL)."""
     install_requirements(session)
-    session.run("pytest", *existing_paths(list(TEST_DIRS)), *session.posargs)
+    paths = existing_paths([*TEST_DIRS, *DAEMON_FREE_IN])
+    selected = "daemon_free or not (docker or faults)"
+    session.run("pytest", *paths, "-m", selected, *session.posargs)
 
 
 @nox.session(venv_backend="none")

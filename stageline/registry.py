@@ -8,6 +8,7 @@ pushes are retried with backoff and then fail loudly.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,9 @@ from stageline.settings import Settings
 
 MISSING_MARKERS = ("manifest unknown", "not found", "does not exist", "no such image")
 DENIED_MARKERS = ("unauthorized", "authentication required", "denied", "forbidden")
+# The pushed manifest's digest. The classic image store also sends it as ``aux``; the
+# containerd image store (Docker 26) sends only this status line.
+PUSHED_DIGEST_RE = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+$")
 DONE_STATUSES = {
     "Pushed": "pushed",
     "Layer already exists": "already present",
@@ -86,6 +90,9 @@ class LayerStream:
         if isinstance(aux, dict) and aux.get("Digest"):
             self.digest = str(aux["Digest"])
         status = str(chunk.get("status", ""))
+        pushed = PUSHED_DIGEST_RE.match(status)
+        if pushed and not self.digest:
+            self.digest = pushed.group(1)
         layer = chunk.get("id")
         if not layer or not status:
             return

@@ -24,7 +24,14 @@ from stageline.content_key import KEY_LABEL, KeyInputs, context_files, stage_key
 from stageline.context import BuildContext
 from stageline.dockerfile import StageGraph
 from stageline.errors import PlanError, RegistryError
-from stageline.image_ref import names_registry_host, parse_image_ref, registry_of, split_image_ref
+from stageline.image_ref import (
+    DOCKER_HUB,
+    DOCKER_HUB_API,
+    names_registry_host,
+    parse_image_ref,
+    registry_of,
+    split_image_ref,
+)
 from stageline.plan import REF_SEPARATOR, Plan, cache_tag
 from stageline.registry_api import Manifest, RegistryAPI
 from stageline.settings import Settings
@@ -63,11 +70,15 @@ def credentials_for(settings: Settings, host: str) -> tuple[str, str] | None:
     own = settings.registry or registry_of(settings.image)
     if host == own and settings.registry_user and settings.registry_password:
         return settings.registry_user, settings.registry_password.reveal()
+    # The docker config names Docker Hub's logins by its index, not by its API host.
+    lookup = DOCKER_HUB if host == DOCKER_HUB_API else host
     try:
-        auth = load_config(config_path=None).resolve_authconfig(host) or {}
+        auth = load_config(config_path=None).resolve_authconfig(lookup) or {}
     except (DockerException, OSError, ValueError):
         return None
-    user, password = auth.get("Username") or auth.get("username"), auth.get("Password")
+    # A credential helper's answer is capitalised; a login stored in the file is not.
+    user = auth.get("Username") or auth.get("username")
+    password = auth.get("Password") or auth.get("password")
     return (str(user), str(password)) if user and password else None
 
 

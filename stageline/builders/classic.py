@@ -27,8 +27,13 @@ FROM_AS_RE = re.compile(r"^FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNOREC
 CACHED_MARK = "---> Using cache"
 # The engine colours a step's stderr with ANSI escapes; they are noise in logs and errors.
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# Lines about the engine's own bookkeeping, not the step's output.
-NOISE_PREFIXES = ("---> Running in ", "Removing intermediate container ")
+# Lines about the engine's own bookkeeping, not the step's output (Docker 26 prints
+# "---> Removed intermediate container", older engines "Removing intermediate ...").
+NOISE_PREFIXES = (
+    "---> Running in ",
+    "---> Removed intermediate container ",
+    "Removing intermediate container ",
+)
 
 
 def read_classic_line(log: StepLog, line: str) -> None:

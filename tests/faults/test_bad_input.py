@@ -16,7 +16,7 @@ import pytest
 from tests.pipeline.conftest import TaskRun, ok, run_task
 from tests.pipeline.test_task_errors import assert_clean_failure, make_project
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.daemon_free]
 
 # Docker's tag grammar, and a daemon nobody can reach: none of these may get that far.
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

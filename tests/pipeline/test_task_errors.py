@@ -73,16 +73,19 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loopback
     registry.stop()
 
 
+@pytest.mark.daemon_free
 def test_no_daemon_names_docker_host_and_how_to_fix_it(tiny: Path) -> None:
     run = run_task(tiny, "build-stages", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert_clean_failure(run, "DOCKER_HOST", "unix:///nonexistent/docker.sock")
 
 
+@pytest.mark.daemon_free
 def test_an_unknown_stage_lists_the_dockerfiles_stages(tiny: Path) -> None:
     run = run_task(tiny, "build-stages", "--stage", "prod", env={})
     assert_clean_failure(run, "unknown stage 'prod'", "base, final")
 
 
+@pytest.mark.daemon_free
 def test_plan_works_without_docker_or_a_registry(tiny: Path) -> None:
     run = ok(run_task(tiny, "plan", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}))
     assert "tiny-app:base" in run.stdout
@@ -160,6 +163,7 @@ def test_the_classic_builder_on_the_containerd_store_builds_without_cache_source
         assert "warning" not in again.stderr
 
 
+@pytest.mark.daemon_free
 def test_buildkit_without_buildx_says_how_to_install_it_or_use_classic(
     tiny: Path, tmp_path: Path
 ) -> None:

@@ -1,0 +1,220 @@
+"""The BuildKit builder's command lines, its buildx version check and its builds.
+
+``docker`` is a script on a private PATH (see replay.py): ``buildx version`` prints a
+version, and ``buildx build`` prints a recorded progress stream (streams/*.rawjson, see
+test_buildkit_progress.py), so the builder runs as it does with buildx, without Docker.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from stageline.builders.buildkit import (
+    BuildkitBuilder,
+    buildkit_missing_reason,
+    buildx_version,
+    existing_config,
+    progress_mode,
+)
+from stageline.cache import CacheChoice
+from stageline.context import BuildContext, make_context
+from stageline.dockerfile import parse_dockerfile
+from stageline.errors import BuildError
+from stageline.plan import Plan, Request, make_plan
+from stageline.report import Output, StageResult
+from stageline.settings import Secret, Settings
+from tests.stageline.replay import FakeEngine, fake_builds, fake_docker
+
+IMAGE = "localhost:5000/group/app"
+# The stages of the recorded streams: "a" (remote-cache-hit), "base" and "broken".
+DOCKERFILE = """\
+FROM localhost:5000/mirror/python:3.13 AS base
+RUN echo base-step
+FROM base AS broken
+RUN echo marker-$((40+2)) && echo to-stderr >&2 && exit 3
+FROM base AS a
+RUN head -c 3000000 /dev/urandom > /big
+COPY f /f
+RUN cat /f
+"""
+BUILDX = "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"
+REGISTRY = CacheChoice("registry", "BuildKit on the containerd image store")
+INLINE = CacheChoice("inline", "BuildKit on the classic image store")
+
+
+def settings(environ: dict[str, str], **overrides: object) -> Settings:
+    base = Settings(
+        root=Path("."), image=IMAGE, ref_slug="feature-x", default_branch="main", environ=environ
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def plan_of(chosen: Settings, target: str = "a", no_cache: bool = False) -> Plan:
+    request = Request(target=target, no_cache=no_cache)
+    return make_plan(chosen, parse_dockerfile(DOCKERFILE), request)
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Iterator[BuildContext]:
+    (tmp_path / "f").write_text("two\n", encoding="utf-8")
+    made = make_context(tmp_path, tmp_path / "Dockerfile", DOCKERFILE)
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize(
+    ("printed", "version", "mode"),
+    [
+        ("github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3", (0, 13), "rawjson"),
+        ("github.com/docker/buildx v0.12.1 30feaa1", (0, 12), "plain"),
+        ("github.com/docker/buildx v1.2.0 abc", (1, 2), "rawjson"),
+        ("something unexpected", (0, 0), "plain"),
+    ],
+)
+def test_the_progress_read_follows_the_buildx_version(
+    tmp_path: Path, printed: str, version: tuple[int, int], mode: str
+) -> None:
+    environ = fake_docker(tmp_path, printed)
+    assert buildx_version(environ) == (version, None)
+    assert progress_mode(environ) == mode
+
+
+def test_without_buildx_the_reason_says_which_part_is_missing(tmp_path: Path) -> None:
+    assert buildkit_missing_reason({"PATH": str(tmp_path)}) == "the docker CLI is not on PATH"
+    no_plugin = fake_docker(tmp_path, None)
+    assert buildkit_missing_reason(no_plugin) == "the docker CLI has no buildx plugin"
+    assert progress_mode(no_plugin) == "plain"
+
+
+def test_a_stage_build_reads_its_cache_writes_registry_cache_and_tags() -> None:
+    chosen = settings({"NPM_TOKEN": "x"}, secret_specs=("NPM_TOKEN",), build_network="host")
+    dockerfile = DOCKERFILE.replace("FROM base AS a\n", "FROM base AS a\nARG PIP_INDEX_URL\n")
+    index = ("PIP_INDEX_URL", "https://pypi.example/simple")
+    plan = make_plan(chosen, parse_dockerfile(dockerfile), Request("a", build_args=(index,)))
+    stage = replace(plan.stage("a"), labels=(("io.stageline.content-key", "sha256:k"),))
+    builder = BuildkitBuilder(FakeEngine(), chosen, REGISTRY, "rawjson")
+    context = BuildContext(io.BytesIO(), "0" * 64, 0, 0, "Dockerfile")
+    reads = [
+        f"type=registry,ref={IMAGE}/cache:base--feature-x",
+        f"type=registry,ref={IMAGE}/cache:base",
+        f"type=registry,ref={IMAGE}/cache:a--feature-x",
+        f"type=registry,ref={IMAGE}/cache:a",
+        f"type=registry,ref={IMAGE}:base--feature-x",
+        f"type=registry,ref={IMAGE}:base",
+        f"type=registry,ref={IMAGE}:a--feature-x",
+        f"type=registry,ref={IMAGE}:a",
+    ]
+    solve = [
+        "docker", "buildx", "build", "--progress", "rawjson", "--file", "Dockerfile",
+        "--target", "a", "--output", "type=cacheonly",
+        "--build-arg", "BUILDKIT_INLINE_CACHE=1",
+        "--build-arg", "PIP_INDEX_URL=https://pypi.example/simple",
+        "--secret", "id=NPM_TOKEN,env=NPM_TOKEN",
+        *(option for ref in reads for option in ("--cache-from", ref)),
+        "--network", "host",
+    ]  # fmt: skip
+    assert builder.command(plan, stage, context, solve_only=True) == solve
+    assert builder.command(plan, stage, context) == [
+        *solve[:9], "--load", *solve[11:],
+        "--cache-to", f"type=registry,ref={IMAGE}/cache:a--feature-x,mode=max",
+        "--label", "io.stageline.content-key=sha256:k",
+        "--tag", f"{IMAGE}:a--feature-x",
+    ]  # fmt: skip
+
+
+def test_with_no_cache_nothing_is_read_and_the_base_is_pulled_again() -> None:
+    chosen = settings({})
+    plan = plan_of(chosen, no_cache=True)
+    context = BuildContext(io.BytesIO(), "0" * 64, 0, 0, "Dockerfile")
+    command = BuildkitBuilder(FakeEngine(), chosen, INLINE).command(plan, plan.stage("a"), context)
+    assert command[4:] == [
+        "plain", "--file", "Dockerfile", "--target", "a", "--load",
+        "--build-arg", "BUILDKIT_INLINE_CACHE=1", "--no-cache", "--pull",
+        "--tag", f"{IMAGE}:a--feature-x",
+    ]  # fmt: skip
+
+
+def run_builds(
+    chosen: Settings, context: BuildContext, stages: list[str], solve: bool = False
+) -> tuple[list[StageResult], list[str]]:
+    """Build ``stages`` of the target ``a`` (solved together first if ``solve``)."""
+    plan = plan_of(chosen)
+    builder = BuildkitBuilder(FakeEngine(size=42), chosen, REGISTRY, "rawjson")
+    shown = io.StringIO()
+    output = Output(shown, force_plain=True)
+    if solve:
+        builder.solve_together(plan, [plan.stage(name) for name in stages], context, output)
+    results = [builder.build_stage(plan, plan.stage(name), context, output) for name in stages]
+    return results, shown.getvalue().splitlines()
+
+
+def test_a_build_counts_the_cached_steps_of_its_progress_and_loads_the_image(
+    tmp_path: Path, context: BuildContext
+) -> None:
+    environ = fake_docker(tmp_path, BUILDX, "rawjson-remote-cache-hit.rawjson")
+    ((result,), lines) = run_builds(settings(environ), context, ["a"])
+    assert (result.steps, result.cached_steps) == (3, 1)
+    assert (result.image_id, result.size_bytes) == ("sha256:fake", 42)
+    assert result.tags == [f"{IMAGE}:a--feature-x"]
+    assert any(line.endswith(" CACHED") for line in lines)
+    (command,) = fake_builds(tmp_path)
+    assert command[-3:-1] == ["--iidfile", command[-2]]
+    assert command[-1] == "-"  # the context comes on stdin, byte for byte:
+    assert (tmp_path / "context.tar").read_bytes() == context.open().read()
+    assert not (tmp_path / "cli-config.json").exists()  # no login: the user's own config
+
+
+def test_stages_solved_together_run_once_then_only_export(
+    tmp_path: Path, context: BuildContext
+) -> None:
+    environ = fake_docker(tmp_path, BUILDX, "rawjson-remote-cache-hit.rawjson")
+    results, lines = run_builds(settings(environ), context, ["base", "a"], solve=True)
+    assert "==> solve base, a together (one BuildKit run)" in lines
+    solve, *exports = fake_builds(tmp_path)
+    assert solve[solve.index("--target") + 1] == "a"
+    assert solve[solve.index("--output") + 1] == "type=cacheonly"
+    assert "--tag" not in solve
+    assert [command[command.index("--tag") + 1] for command in exports] == [
+        f"{IMAGE}:base--feature-x",
+        f"{IMAGE}:a--feature-x",
+    ]
+    assert (results[1].steps, results[1].cached_steps) == (3, 1)  # the solve's count
+
+
+def test_a_failing_step_is_named_with_its_stage_and_last_lines(
+    tmp_path: Path, context: BuildContext
+) -> None:
+    environ = fake_docker(tmp_path, BUILDX, "rawjson-failing-step.rawjson", exit_code=1)
+    chosen = settings(environ)
+    plan = plan_of(chosen, target="broken")
+    builder = BuildkitBuilder(FakeEngine(), chosen, REGISTRY, "rawjson")
+    with pytest.raises(BuildError) as failed:
+        builder.build_stage(plan, plan.stage("broken"), context, Output(io.StringIO(), True))
+    first, *rest = str(failed.value).splitlines()
+    assert first.startswith("build failed in stage broken, step `RUN echo marker-$((40+2))")
+    assert "  marker-42" in rest
+
+
+def test_the_registry_login_reaches_the_cli_in_a_private_config(
+    tmp_path: Path, context: BuildContext
+) -> None:
+    environ = fake_docker(tmp_path, BUILDX, "rawjson-remote-cache-hit.rawjson")
+    login = {"registry": "localhost:5000", "registry_user": "ci"}
+    chosen = settings(environ, registry_password=Secret("pa55"), **login)
+    run_builds(chosen, context, ["a"])
+    config = json.loads((tmp_path / "cli-config.json").read_text(encoding="utf-8"))
+    assert base64.b64decode(config["auths"]["localhost:5000"]["auth"]) == b"ci:pa55"
+    assert "pa55" not in (tmp_path / "builds").read_text(encoding="utf-8")
+
+
+def test_an_unreadable_cli_config_counts_as_empty(tmp_path: Path) -> None:
+    assert existing_config(tmp_path) == {}  # none
+    (tmp_path / "config.json").write_text("[1, 2]", encoding="utf-8")
+    assert existing_config(tmp_path) == {}
