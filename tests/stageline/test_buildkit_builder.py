@@ -24,11 +24,12 @@ from stageline.builders.buildkit import (
     progress_mode,
 )
 from stageline.cache import CacheChoice
+from stageline.console import Output
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuildError
 from stageline.plan import Plan, Request, make_plan
-from stageline.report import Output, StageResult
+from stageline.report import StageResult
 from stageline.settings import Secret, Settings
 from tests.stageline.replay import FakeEngine, fake_builds, fake_docker
 

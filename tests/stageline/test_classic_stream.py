@@ -23,17 +23,28 @@ import requests
 from docker.errors import APIError
 
 from stageline.builders.classic import ClassicBuilder
+from stageline.cache import CacheChoice
+from stageline.console import Output
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuildError, DaemonError
 from stageline.plan import Plan, make_plan
-from stageline.report import Output
 from stageline.settings import Settings
 from tests.stageline.replay import CLASSIC_DOCKERFILE as DOCKERFILE
 from tests.stageline.replay import FakeEngine, recorded
 
 IMAGE = "localhost:5000/coverage-fixtures/app"
 APP_ID = "sha256:c731f95549c7a1bba2fcf54b105e76b726fe47bc7e8d158b3a0d0116eb77fe78"
+
+
+def classic(
+    engine: FakeEngine, network: str | None = None, cache: str = "images"
+) -> ClassicBuilder:
+    """Return the classic builder on ``engine``, as make_builder makes it."""
+    settings = Settings(
+        root=Path("."), image=IMAGE, ref_slug="main", default_branch="main", build_network=network
+    )
+    return ClassicBuilder(engine, settings, CacheChoice(cache, "test"))  # type: ignore[arg-type]
 
 
 def plan_for(target: str) -> Plan:
@@ -56,7 +67,7 @@ def build(engine: FakeEngine, target: str, context: BuildContext) -> tuple[Any, 
     """Build ``target`` through ``engine``; return the result and what was printed."""
     plan = plan_for(target)
     shown = io.StringIO()
-    builder = ClassicBuilder(engine, {}, network="host")
+    builder = classic(engine, network="host")
     result = builder.build_stage(plan, plan.stage(target), context, Output(shown, True))
     return result, shown.getvalue()
 
@@ -83,7 +94,7 @@ def test_a_cached_step_and_steps_that_ran_are_counted_and_the_image_is_tagged(
 def test_the_cached_step_counts_for_the_stage_it_belongs_to(context: BuildContext) -> None:
     plan = plan_for("base")
     engine = FakeEngine(recorded("classic-cached-and-run.jsonl"))
-    builder = ClassicBuilder(engine, {}, use_cache_from=False)
+    builder = classic(engine, cache="none")
     result = builder.build_stage(plan, plan.stage("base"), context, Output(io.StringIO(), True))
     assert (result.steps, result.cached_steps) == (1, 1)
     assert result.fully_cached

@@ -19,9 +19,9 @@ from docker.errors import APIError, NotFound
 from rich.console import Console
 
 from stageline import registry
+from stageline.console import Output
 from stageline.errors import DaemonError, RegistryAuthError, RegistryError
 from stageline.registry import PullOutcome, PushOutcome, classify
-from stageline.report import Output
 from stageline.settings import Secret, Settings
 from tests.stageline.replay import FakeEngine, recorded
 

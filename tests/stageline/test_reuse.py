@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from stageline.console import Output
 from stageline.content_key import KEY_LABEL
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import RegistryError
 from stageline.plan import Request, make_plan
 from stageline.registry_api import Manifest, content_digest
-from stageline.report import Output
 from stageline.reuse import (
     Found,
     Registries,

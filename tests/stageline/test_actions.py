@@ -15,20 +15,21 @@ import pytest
 import requests
 from docker.errors import ImageNotFound
 
-from stageline import stages
+from stageline import actions
+from stageline.builders import choice as builder_choice
 from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder
+from stageline.builders.choice import BuilderChoice
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice
+from stageline.console import Output
 from stageline.content_key import KEY_LABEL
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuilderUnavailableError, PlanError
 from stageline.plan import Plan, make_plan
 from stageline.registry import PullOutcome, PushOutcome
-from stageline.report import Output
 from stageline.reuse import Found, Registries, Reuse
 from stageline.settings import Secret, Settings
-from stageline.stages import BuilderChoice
 from tests.stageline.replay import (
     CLASSIC_DOCKERFILE,
     IMAGE_TYPE,
@@ -77,13 +78,13 @@ def plain() -> tuple[Output, io.StringIO]:
 
 def test_the_classic_builder_refuses_secrets_and_buildkit_syntax() -> None:
     secret = settings(secret_specs=("NPM_TOKEN",), environ={"NPM_TOKEN": "x"})
-    assert stages.classic_refusal(secret, plan_of(secret)) == (
+    assert builder_choice.classic_refusal(secret, plan_of(secret)) == (
         "build secrets (NPM_TOKEN) reach a build only through BuildKit"
     )
-    assert stages.classic_refusal(settings(), plan_of(settings(), WITH_MOUNT)) == (
+    assert builder_choice.classic_refusal(settings(), plan_of(settings(), WITH_MOUNT)) == (
         "Dockerfile line 3 uses RUN --mount, which needs BuildKit"
     )
-    assert stages.classic_refusal(settings(), plan_of(settings())) is None
+    assert builder_choice.classic_refusal(settings(), plan_of(settings())) is None
 
 
 @pytest.mark.parametrize(
@@ -106,7 +107,9 @@ def test_auto_takes_buildkit_where_the_cli_has_buildx_or_the_dockerfile_needs_it
     chosen: tuple[str, str],
 ) -> None:
     chosen_settings = settings(environ=fake_docker(tmp_path, buildx))
-    choice = stages.choose_builder(chosen_settings, plan_of(settings(), dockerfile), requested)
+    choice = builder_choice.choose_builder(
+        chosen_settings, plan_of(settings(), dockerfile), requested
+    )
     assert (choice.name, choice.reason) == chosen
 
 
@@ -114,25 +117,25 @@ def test_without_the_docker_cli_auto_is_classic_and_buildkit_says_how_to_install
     tmp_path: Path,
 ) -> None:
     no_docker = settings(environ={"PATH": str(tmp_path)})  # an empty directory
-    choice = stages.choose_builder(no_docker, plan_of(settings()))
+    choice = builder_choice.choose_builder(no_docker, plan_of(settings()))
     assert (choice.name, choice.reason) == ("classic", "auto: the docker CLI is not on PATH")
     with pytest.raises(BuilderUnavailableError) as asked:
-        stages.choose_builder(no_docker, plan_of(settings()), "buildkit")
+        builder_choice.choose_builder(no_docker, plan_of(settings()), "buildkit")
     assert str(asked.value) == f"--builder buildkit: the docker CLI is not on PATH; {INSTALL_HINT}"
     with pytest.raises(BuilderUnavailableError) as needed:
-        stages.choose_builder(no_docker, plan_of(settings(), WITH_MOUNT))
+        builder_choice.choose_builder(no_docker, plan_of(settings(), WITH_MOUNT))
     assert str(needed.value).startswith("Dockerfile line 3 uses RUN --mount, which needs BuildKit:")
 
 
 def test_the_classic_builder_asked_for_a_buildkit_dockerfile_is_refused(tmp_path: Path) -> None:
     chosen = settings(builder="classic", environ=fake_docker(tmp_path, BUILDX))
     with pytest.raises(BuilderUnavailableError) as refused:
-        stages.choose_builder(chosen, plan_of(settings(), WITH_MOUNT))
+        builder_choice.choose_builder(chosen, plan_of(settings(), WITH_MOUNT))
     assert str(refused.value) == (
         "--builder classic: Dockerfile line 3 uses RUN --mount, which needs BuildKit; use BuildKit."
     )
     with pytest.raises(PlanError, match="unknown builder 'kaniko'; use one of"):
-        stages.choose_builder(chosen, plan_of(settings()), "kaniko")
+        builder_choice.choose_builder(chosen, plan_of(settings()), "kaniko")
 
 
 def with_secrets() -> Settings:
@@ -148,7 +151,7 @@ def with_secrets() -> Settings:
 
 def test_the_plan_document_names_what_each_stage_reads_and_writes() -> None:
     chosen = with_secrets()
-    document = stages.plan_document(plan_of(chosen), CLASSIC, IMAGES, chosen)
+    document = actions.plan_document(plan_of(chosen), CLASSIC, IMAGES, chosen)
     base, app = cast(list[dict[str, Any]], document["stages"])
     assert app == {
         "name": "app",
@@ -174,7 +177,7 @@ def test_the_plan_document_names_what_each_stage_reads_and_writes() -> None:
 def test_with_registry_cache_buildkit_reads_the_cache_refs_first_and_pulls_nothing() -> None:
     plan = plan_of(settings())
     buildkit = BuilderChoice("buildkit", "auto: the docker CLI has buildx")
-    document = stages.plan_document(plan, buildkit, REGISTRY)  # no settings: nothing reused
+    document = actions.plan_document(plan, buildkit, REGISTRY)  # no settings: nothing reused
     (_, app) = cast(list[dict[str, Any]], document["stages"])
     assert app["cache_from"][:2] == [f"{IMAGE}/cache:base--feature-x", f"{IMAGE}/cache:base"]
     assert app["cache_to"] == f"{IMAGE}/cache:app--feature-x"
@@ -186,7 +189,7 @@ def test_the_plan_is_shown_stage_by_stage_without_the_password() -> None:
     chosen = with_secrets()
     output, stream = plain()
     buildkit = BuilderChoice("buildkit", "auto: the docker CLI has buildx")
-    stages.show_plan(plan_of(chosen), chosen, buildkit, REGISTRY, output)
+    actions.show_plan(plan_of(chosen), chosen, buildkit, REGISTRY, output)
     lines = stream.getvalue().splitlines()
     assert lines[0] == (
         f"==> plan for {IMAGE} on feature-x (not main); builder: buildkit "
@@ -218,7 +221,7 @@ def test_with_no_cache_the_plan_reads_and_reuses_nothing() -> None:
         replace(stage, cache_from=()) for stage in plan_of(chosen).stages
     ))  # fmt: skip
     output, stream = plain()
-    stages.show_plan(plan, chosen, CLASSIC, IMAGES, output)
+    actions.show_plan(plan, chosen, CLASSIC, IMAGES, output)
     assert "  cache from:  none (--no-cache)" in stream.getvalue().splitlines()
     assert "reuse:       a stage whose content key is under nothing (--no-cache)" in (
         stream.getvalue().splitlines()
@@ -236,19 +239,19 @@ def reused_base() -> Reuse:
 
 def test_a_reused_stage_s_cache_sources_are_not_pulled() -> None:
     plan = plan_of(settings())
-    assert stages.pulls_for(plan, CLASSIC, reused_base()) == [
+    assert actions.pulls_for(plan, CLASSIC, reused_base()) == [
         f"{IMAGE}:base--feature-x",
         f"{IMAGE}:base",
         f"{IMAGE}:app--feature-x",
         f"{IMAGE}:app",
     ]  # app's sources include base's: app is built
     reuse_both = Reuse(found={name: reused_base().found["base"] for name in ("base", "app")})
-    assert stages.pulls_for(plan, CLASSIC, reuse_both) == []
-    assert stages.pulls_for(plan, BuilderChoice("buildkit", "asked for")) == []
+    assert actions.pulls_for(plan, CLASSIC, reuse_both) == []
+    assert actions.pulls_for(plan, BuilderChoice("buildkit", "asked for")) == []
 
 
 def test_a_reused_stage_is_reported_with_the_registry_image_s_size() -> None:
-    result = stages.reused_result("base", [f"{IMAGE}:base--feature-x"], reused_base())
+    result = actions.reused_result("base", [f"{IMAGE}:base--feature-x"], reused_base())
     image = reused_base().found["base"].manifest
     assert result.outcome == "reused"
     assert result.reused_from == f"{IMAGE}:base"
@@ -266,13 +269,13 @@ def test_pulled_and_pushed_bytes_are_counted_per_stage() -> None:
         PullOutcome(f"{IMAGE}:app", "missing"),
         PullOutcome("localhost:5000/other:x", "pulled", bytes=5),  # no stage's own
     ]
-    assert stages.pulled_by_stage(chosen, plan, pulled) == {
+    assert actions.pulled_by_stage(chosen, plan, pulled) == {
         "base": {"pulled_bytes": 100},
         "app": {"pulled_bytes": 20},
     }
     pushed = [PushOutcome(f"{IMAGE}:app--feature-x", bytes_pushed=300)]
     copied = {"base": [f"{IMAGE}:base--feature-x"]}
-    assert stages.pushed_by_stage(plan, pushed, copied) == {
+    assert actions.pushed_by_stage(plan, pushed, copied) == {
         "base": {"pushed_bytes": 0, "tags_copied": [f"{IMAGE}:base--feature-x"]},
         "app": {"pushed_bytes": 300, "tags_copied": []},
     }
@@ -282,12 +285,12 @@ def compare_printed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reuse: Reus
     """Return what compare_keys prints when the registry comparison answers ``reuse``."""
     (tmp_path / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")
     (tmp_path / "f").write_text("f\n", encoding="utf-8")
-    monkeypatch.setattr(stages, "_COMPARED", {})
-    monkeypatch.setattr(stages, "find_reusable", lambda *_: reuse)
+    monkeypatch.setattr(actions, "_COMPARED", {})
+    monkeypatch.setattr(actions, "find_reusable", lambda *_: reuse)
     chosen = settings(root=tmp_path)
     output, stream = plain()
-    assert stages.compare_keys(chosen, plan_of(chosen), output) is reuse
-    assert stages.compare_keys(chosen, plan_of(chosen), output) is reuse  # a chained task
+    assert actions.compare_keys(chosen, plan_of(chosen), output) is reuse
+    assert actions.compare_keys(chosen, plan_of(chosen), output) is reuse  # a chained task
     return stream.getvalue().splitlines()
 
 
@@ -312,12 +315,12 @@ def test_a_reused_stage_is_not_built_and_a_built_one_is_labelled_with_its_key(
     chosen = settings(ref="main", target="app")
     plan = plan_of(chosen, CLASSIC_DOCKERFILE)
     engine = FakeEngine(recorded("classic-cached-and-run.jsonl"))
-    builder = ClassicBuilder(engine, {})
+    builder = ClassicBuilder(engine, chosen, IMAGES)
     (tmp_path / "f").write_text("two\n", encoding="utf-8")
     context = make_context(tmp_path, tmp_path / "Dockerfile", plan.dockerfile_text)
     output, stream = plain()
     try:
-        base, app = stages.build_each(plan, builder, context, reused_base(), output)
+        base, app = actions.build_each(plan, builder, context, reused_base(), output)
     finally:
         context.close()
     assert (base.outcome, app.outcome) == ("reused", "built")
@@ -331,7 +334,7 @@ def test_a_push_prints_what_it_uploaded_and_its_digest() -> None:
     ref = f"{IMAGE}:app--feature-x"
     engine = FakeEngine(recorded("push-new-layers.jsonl"))
     output, stream = plain()
-    (outcome,) = stages.push_built(settings(push_retries=0), engine, [ref], output)
+    (outcome,) = actions.push_built(settings(push_retries=0), engine, [ref], output)
     assert outcome.layers_pushed == 3
     assert stream.getvalue().splitlines()[-1] == (
         f"  {ref}: 3 layers pushed, 1 already present, {outcome.digest}"
@@ -349,11 +352,11 @@ class NothingBuilt(FakeEngine):
 
 def test_a_tag_that_was_not_built_here_is_not_pushed() -> None:
     with pytest.raises(PlanError) as refused:
-        stages.check_built(NothingBuilt(), [f"{IMAGE}:app"])
+        actions.check_built(NothingBuilt(), [f"{IMAGE}:app"])
     assert str(refused.value) == (
         f"{IMAGE}:app is not built here; run `invoke build-stages` before push-stages."
     )
-    assert stages.engine_info(NothingBuilt()) is None
+    assert actions.engine_info(NothingBuilt()) is None
 
 
 def test_promote_merged_names_each_stage_s_image_by_its_key() -> None:
@@ -364,24 +367,24 @@ def test_promote_merged_names_each_stage_s_image_by_its_key() -> None:
     registries = Registries(chosen)
     registries.clients["localhost:5000"] = registry  # type: ignore[assignment]
     reuse = Reuse(keys={"base": None, "app": "sha256:" + "ab" * 32})
-    stages.write_key_tags(registries, plan, reuse, plain()[0])
+    actions.write_key_tags(registries, plan, reuse, plain()[0])
     assert registry.written == [("group/app", "app--key." + "ab" * 20, built)]
 
 
 def test_the_builder_made_reads_the_progress_its_buildx_prints(tmp_path: Path) -> None:
     chosen = settings(environ=fake_docker(tmp_path, BUILDX), build_network="host")
     buildkit = BuilderChoice("buildkit", "asked for")
-    made = stages.make_builder(buildkit, chosen, FakeEngine(), REGISTRY)
+    made = builder_choice.make_builder(buildkit, chosen, FakeEngine(), REGISTRY)
     assert isinstance(made, BuildkitBuilder)
     assert made.progress == "rawjson"
     no_cache = CacheChoice("none", "the containerd image store")
-    classic = stages.make_builder(CLASSIC, chosen, FakeEngine(), no_cache)
+    classic = builder_choice.make_builder(CLASSIC, chosen, FakeEngine(), no_cache)
     assert isinstance(classic, ClassicBuilder)
-    assert (classic.use_cache_from, classic.network) == (False, "host")
+    assert (classic.cache, classic.settings.build_network) == (no_cache, "host")
 
 
 def test_without_an_engine_the_cache_is_chosen_from_the_builder_alone(tmp_path: Path) -> None:
     chosen = settings(environ={"DOCKER_HOST": f"unix://{tmp_path}/no-daemon.sock"})
     plan = plan_of(chosen)
-    cache = stages.probe_cache(chosen, plan, CLASSIC)
+    cache = actions.probe_cache(chosen, plan, CLASSIC)
     assert cache.backend == "images"
