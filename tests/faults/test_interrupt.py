@@ -32,7 +32,8 @@ pytestmark = pytest.mark.faults
 
 # SLEEP_SECONDS is a global build argument, so the environment sets it (60 while the
 # test interrupts the step, 1 for the rerun). The step prints a marker computed by the
-# shell, which the echoed command line does not contain.
+# shell, which the echoed command line does not contain. CASE makes each test's slow
+# step its own, so that no case finds another's step in the runner's cache.
 SLOW_DOCKERFILE = """\
 ARG PYTHON_IMAGE=python:3.13-slim
 ARG SLEEP_SECONDS=60
@@ -40,7 +41,7 @@ FROM ${PYTHON_IMAGE} AS base
 RUN echo base-ready > /base.txt
 FROM base AS slow
 ARG SLEEP_SECONDS
-RUN echo "sleeping-$((6 * 7))" && sleep "$SLEEP_SECONDS"
+RUN echo "CASE" && echo "sleeping-$((6 * 7))" && sleep "$SLEEP_SECONDS"
 FROM slow AS final
 COPY hello.txt /hello.txt
 """
@@ -77,7 +78,8 @@ def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_wor
     repository = f"faults/interrupt-{builder}-{signum.name.lower()}"
     image = f"{service.address}/{repository}"
     env = task_env(runner, base_images, image, builder=builder, SLEEP_SECONDS="60")
-    project = make_project(tmp_path / "project", SLOW_DOCKERFILE)
+    case = f"{builder}-{signum.name.lower()}"
+    project = make_project(tmp_path / "project", SLOW_DOCKERFILE.replace("CASE", case))
 
     build, fired = run_task_until(
         project,
