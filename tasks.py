@@ -17,7 +17,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from stageline import stages
+from stageline import local_dev, stages
 from stageline.build_args import parse_build_arg
 from stageline.errors import StagelineError
 from stageline.plan import Plan, Request
@@ -201,3 +201,10 @@ def push_stages(
     build_plan = load_plan(config, stage, target, build_arg)
     stages.push_stages(config, build_plan, Output(), Path(report) if report else None)
     note_seconds(report, build_plan, "push", started)
+
+
+@task(help={"down": "Remove the stack's containers instead (the database volume stays)."})
+@friendly
+def dev(c: Context, down: bool = False) -> None:
+    """Run PostgreSQL, runserver and webpack --watch in containers (docker-compose.local.yml)."""
+    local_dev.run_stack(settings(), down=down)
