@@ -198,7 +198,8 @@ def test_the_open_page_follows_template_and_js_edits_and_down_leaves_nothing(
     wait_for_page(stack)
     print(f"stack up and serving: {time.monotonic() - started:.0f} s")
     page.goto(f"{stack.url}/", wait_until="load")
-    page.wait_for_function(f"document.getElementById('bundle-status').textContent === {LOADED!r}")
+    # Locators re-resolve after the page reloads itself, so these waits survive reloads.
+    page.locator("#bundle-status", has_text=LOADED).wait_for(timeout=30_000)
     before = start_times(api, stack.name)
     assert len(before) == 3, before
 
@@ -208,13 +209,11 @@ def test_the_open_page_follows_template_and_js_edits_and_down_leaves_nothing(
         "<h1>{{ project_name }}</h1>",
         '<h1>{{ project_name }}</h1>\n    <p id="edited">Edited while running.</p>',
     )
-    page.wait_for_selector("#edited", timeout=30_000)
+    page.locator("#edited").wait_for(timeout=30_000)
 
     # A JS edit: webpack --watch rebuilds main.js, and the tab reloads with the new bundle.
     edit(stack.project / "assets/js/main.js", LOADED, EDITED)
-    page.wait_for_function(
-        f"document.getElementById('bundle-status')?.textContent === {EDITED!r}", timeout=60_000
-    )
+    page.locator("#bundle-status", has_text=EDITED).wait_for(timeout=60_000)
     page.screenshot(path=str(reports_dir / "local-dev.png"), full_page=True)
     assert start_times(api, stack.name) == before, "a container restarted"
 
