@@ -96,7 +96,8 @@ CMD ["/start"]
 # development: the Django development image, with the local requirements
 # (tests, linters) on top of build-python's venv. It is not an ancestor of
 # production, so a production build neither builds nor pushes it, and it
-# never gets the release tags. Mount the source at /app to run it.
+# never gets the release tags. Mount the source at /app to run it, as
+# docker-compose.local.yml (`invoke dev`) does.
 FROM build-python AS development
 
 ENV PYTHONUNBUFFERED=1 \

@@ -136,7 +136,7 @@ def docker(session: nox.Session) -> None:
 
 @nox.session
 def e2e(session: nox.Session) -> None:
-    """Open the production container's home page in headless Chromium (reports/e2e/)."""
+    """Drive the production container and the local dev stack in headless Chromium."""
     install_requirements(session)
     session.run("pytest", "tests/e2e", "-m", "e2e", *session.posargs)
 

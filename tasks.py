@@ -18,7 +18,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from stageline import actions
+from stageline import actions, local_dev
 from stageline.build_args import parse_build_arg
 from stageline.builders.choice import choose_builder
 from stageline.console import Output
@@ -243,3 +243,10 @@ def push_stages(
     build_plan = load_plan(config, stage, target, build_arg)
     actions.push_stages(config, build_plan, Output(), Path(report) if report else None)
     note_seconds(report, build_plan, "push", started)
+
+
+@task(help={"down": "Remove the stack's containers instead (the database volume stays)."})
+@friendly
+def dev(c: Context, down: bool = False) -> None:
+    """Run PostgreSQL, runserver and webpack --watch in containers (docker-compose.local.yml)."""
+    local_dev.run_stack(settings(), down=down)

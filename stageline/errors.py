@@ -40,3 +40,7 @@ class RegistryError(StagelineError):
 
 class RegistryAuthError(RegistryError):
     """The registry rejected the credentials."""
+
+
+class ToolMissingError(StagelineError):
+    """A command-line tool a task runs (docker, docker compose) is not installed."""

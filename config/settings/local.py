@@ -5,7 +5,7 @@ from __future__ import annotations
 from config.env import env_bool, env_str
 
 from .base import *
-from .base import INSTALLED_APPS
+from .base import INSTALLED_APPS, MIDDLEWARE
 
 DEBUG = env_bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env_str(
@@ -14,3 +14,11 @@ SECRET_KEY = env_str(
 
 # Let whitenoise, not runserver, serve static files, as in production.
 INSTALLED_APPS = ["whitenoise.runserver_nostatic", *INSTALLED_APPS]
+
+# Reload the open page when a template or a static file changes (the webpack bundle too:
+# assets/dist/bundles/ is in STATICFILES_DIRS) and after runserver restarts on a Python
+# change. django-browser-reload is in requirements/local.txt only, and only these
+# settings name it: production neither installs nor loads it.
+if DEBUG:
+    INSTALLED_APPS = [*INSTALLED_APPS, "django_browser_reload"]
+    MIDDLEWARE = [*MIDDLEWARE, "django_browser_reload.middleware.BrowserReloadMiddleware"]

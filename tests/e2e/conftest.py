@@ -1,4 +1,5 @@
-"""Fixtures for browser tests: headless Chromium against the production container.
+"""Fixtures for browser tests: headless Chromium against the production container and
+the local development stack (test_local_dev.py, which starts its own).
 
 The production image, the database and the running container come from
 tests/docker/conftest.py, so both suites share one build.

@@ -109,6 +109,11 @@ def test_the_users_names_are_in_place(acme_project: Path) -> None:
     assert f"\nname: {ACME['slug']}\n" in compose
     assert f"POSTGRES_DB:-{ACME['slug']}}}" in compose
     assert f"PYTHON_IMAGE:-{ACME['python_image']}}}" in compose
+    local = (acme_project / "docker-compose.local.yml").read_text()
+    assert f"\nname: {ACME['slug']}-local\n" in local
+    assert f"POSTGRES_DB:-{ACME['slug']}}}" in local
+    assert f"NODE_IMAGE:-{ACME['node_image']}}}" in local
+    assert f"PYTHON_IMAGE:-{ACME['python_image']}}}" in local
     dockerfile = (acme_project / "Dockerfile").read_text()
     assert f"\nARG PYTHON_IMAGE={ACME['python_image']}\n" in dockerfile
     assert f"\nARG NODE_IMAGE={ACME['node_image']}\n" in dockerfile
