@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,30 +14,13 @@ import pytest
 from stageline.errors import StagelineError
 from stageline.local_dev import compose_command, compose_environ, run_stack
 from stageline.settings import load_settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import assert_one_error_line, run_python
 
 
 def run_dev(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess[str]:
     """Run `invoke dev ARGS` in this repository with only ``environ`` (and a scratch HOME)."""
     env = {"HOME": str(tmp_path), "PATH": str(tmp_path / "empty"), **environ}
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", "dev", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess[str], start: str) -> None:
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: {start}"), lines[0]
+    return run_python(env, "-m", "invoke", "dev", *args)
 
 
 def test_up_builds_then_starts_and_down_removes(tmp_path: Path) -> None:

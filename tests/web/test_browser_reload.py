@@ -8,13 +8,12 @@ browser against the compose stack: tests/e2e/test_local_dev.py.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import REPO_ROOT, write_fake_build
+from tests.support import run_python
+from tests.web.conftest import write_fake_build
 from tests.web.test_production import production_env
 
 # Prints what the loaded settings install, and the home page as a browser gets it.
@@ -57,15 +56,7 @@ def probe(tmp_path: Path, settings_module: str, **values: str) -> dict[str, obje
     env = production_env(
         tmp_path, DJANGO_SETTINGS_MODULE=module, PYTHONPATH=str(tmp_path), **values
     )
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_python(env, "-c", PROBE)
     assert result.returncode == 0, result.stderr
     view: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     return view

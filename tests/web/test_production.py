@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from tests.support import assert_one_error_line, free_port, run_python
 from tests.web.conftest import REPO_ROOT, FakeBuild, write_fake_build
 
 GUNICORN = (sys.executable, "-m", "gunicorn", "--workers", "1")
@@ -77,24 +77,11 @@ def settings_with_fake_build(tmp_path: Path, build: FakeBuild, static_root: Path
 
 def run_manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run manage.py from the repository root and capture its output."""
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(env, "manage.py", *args)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], variable: str) -> None:
-    assert result.returncode == 1, result
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"error: {variable}"), lines[0]
-    assert "expected" in lines[0]
+    assert "expected" in assert_one_error_line(result, variable)
 
 
 @pytest.mark.parametrize("value", [None, "", "   "], ids=["unset", "empty", "blank"])
@@ -198,13 +185,6 @@ def test_gunicorn_stops_on_a_missing_secret_key_instead_of_restarting_workers(
     assert result.returncode != 0
     assert "error: DJANGO_SECRET_KEY is not set" in result.stderr
     assert "Traceback" not in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture

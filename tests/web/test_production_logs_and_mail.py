@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import project
 from config.mail import EmailSettings, parse_email_url
-from tests.web.conftest import REPO_ROOT
+from tests.support import run_python
 from tests.web.smtp_sink import smtp_sink
 from tests.web.test_production import assert_one_line_error, production_env, run_manage
 
@@ -35,15 +34,7 @@ except ZeroDivisionError:
 
 def python(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
     """Run ``python -c CODE`` from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_python(env, "-c", code)
 
 
 def test_logs_are_one_json_object_per_line_with_the_request_id(tmp_path: Path) -> None:
