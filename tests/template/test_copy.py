@@ -264,8 +264,12 @@ def test_template_own_answers_give_back_this_repository(
         if name == Path("README.md"):
             # By design the title and intro differ (the description and "It started from"),
             # and the paragraph on testing the template is only in the template.
+            # The layout's template-only entries (benchmarks/, tests/template/) go too.
             rendered = rendered.split("\n## ", 1)[1].split("\n## Project layout")[1]
             original = original.split("\n## ", 1)[1].split("\n## Project layout")[1]
+            original = re.sub(
+                r"(?m)^(?:benchmarks|tests/template)/ .*\n(?: {22}.*\n)*", "", original
+            )
         elif name == Path(".env.example"):
             # The NODE_IMAGE example comes from the answer (the Dockerfile's default), and
             # the Sentry block is there only with the `sentry` answer (default no).
