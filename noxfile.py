@@ -95,7 +95,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check config/, core/, users/, stageline/, tasks.py and noxfile.py with mypy."""
+    """Type-check config/, core/, users/, stageline/, testing/, tasks.py and noxfile.py (mypy)."""
     install_requirements(session, SENTRY_REQUIREMENTS)
     session.run("mypy", *mypy_files())
 
@@ -125,7 +125,7 @@ def serve(session: nox.Session) -> None:
 
 
 # Without a Docker engine (or Chromium) the tests of these two sessions skip with a
-# message, or fail when CI is set (tests/support.py's `require`).
+# message, or fail when CI is set (testing/checks.py's `require`).
 @nox.session
 def docker(session: nox.Session) -> None:
     """Test the image and the stage cache on a real engine and registry; print the size."""

@@ -32,9 +32,9 @@ from typing import Any
 
 from benchmarks.registry import BenchRegistry
 from stageline.builders.buildkit_progress import PlainProgress
-from tests.pipeline.access_log import Traffic
-from tests.pipeline.conftest import base_environ, ok, run_task
-from tests.pipeline.services import EmptyRunner
+from testing.access_log import Traffic
+from testing.runners import EmptyRunner
+from testing.task_runner import base_environ, ok, run_task
 
 STAGELINE_VARIANTS = ("classic", "buildkit")
 HAND_WRITTEN_VARIANTS = ("baseline", "multistage-latest", "per-stage-shell")

@@ -25,8 +25,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.pipeline.access_log import JSON_BLOB_LIMIT, Traffic, is_json_object, read_traffic
-from tests.pipeline.services import MANIFEST_TYPES, LoopbackRegistry
+from testing.access_log import JSON_BLOB_LIMIT, Traffic, is_json_object, read_traffic
+from testing.registries import MANIFEST_TYPES, LoopbackRegistry
 
 
 class BenchRegistry:

@@ -27,12 +27,11 @@ from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS, Job, Pipeline, RunRe
 from benchmarks.registry import BenchRegistry
 from benchmarks.results import cold_reference, runs_from_json, write_results
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
-from tests.pipeline.conftest import REPO_ROOT, copy_project
-from tests.pipeline.services import EmptyRunner, engine_available, is_root
+from testing.daemons import engine_available, is_root
+from testing.network import BENCHMARK_REGISTRY_PORT, BRIDGES
+from testing.projects import REPO_ROOT, copy_project
+from testing.runners import EmptyRunner
 
-# Not the main engine's bridge (docker0) or the test daemons' (docker1 to docker4).
-RUNNER_BRIDGE = "docker5"
-RUNNER_CIDR = "172.26.0.1/24"
 # Short mode (CI's proof that the benchmark still works, one repetition): the cold and
 # no-change runs of the baseline and of Stageline with BuildKit, and Stageline's merge with
 # promotion on. That drives both kinds of pipeline (the other hand-written ones run the
@@ -78,7 +77,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=None, help="folder for the results")
     parser.add_argument(
-        "--port", type=int, default=5055, help="loopback port of the benchmark's own registry"
+        "--port",
+        type=int,
+        default=BENCHMARK_REGISTRY_PORT,
+        help="loopback port of the benchmark's own registry",
     )
     parser.add_argument(
         "--render",
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> Path:
     run_id = uuid.uuid4().hex[:8]
     work = Path("/tmp") / f"stageline-bench-{run_id}"
     registry = BenchRegistry(work / "registry", args.port)
-    runner = EmptyRunner(work / "runner", bridge=RUNNER_BRIDGE, cidr=RUNNER_CIDR)
+    runner = EmptyRunner(work / "runner", BRIDGES["benchmark runner"])
     print(f"==> benchmark {run_id}: work folder {work}", flush=True)
     started, failed = time.monotonic(), True
     try:

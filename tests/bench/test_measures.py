@@ -21,7 +21,7 @@ from benchmarks.pipeline import (
 )
 from benchmarks.registry import is_json_object
 from benchmarks.results import runs_from_json, summarise
-from tests.pipeline.access_log import read_traffic
+from testing.access_log import read_traffic
 
 DIGEST_A = "sha256:" + "a" * 64
 DIGEST_B = "sha256:" + "b" * 64

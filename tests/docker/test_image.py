@@ -7,21 +7,19 @@ import secrets
 import time
 import urllib.request
 from collections.abc import Callable
-from typing import Any
 
 import docker
 import pytest
 
+from testing.production_image import ProductionImage, Server
+
 pytestmark = pytest.mark.docker
 
-# Fixtures come from tests/docker/conftest.py; their types are kept loose here
-# because conftest modules are not importable by a stable name.
+# run_in_image (tests/docker/conftest.py): a command in a new production container.
 Runner = Callable[..., tuple[int, str]]
-Image = Any
-Server = Any
 
 
-def test_stages_are_named_and_ordered(production_image: Image) -> None:
+def test_stages_are_named_and_ordered(production_image: ProductionImage) -> None:
     assert list(production_image.stages) == ["build-python", "build-node", "production"]
 
 
@@ -48,7 +46,7 @@ def test_image_has_no_build_tools_or_private_files(
 
 
 def test_image_runs_as_non_root_user(
-    api: docker.APIClient, run_in_image: Runner, production_image: Image
+    api: docker.APIClient, run_in_image: Runner, production_image: ProductionImage
 ) -> None:
     config = api.inspect_image(production_image.image_id)["Config"]
     assert config["User"] not in ("", "root", "0")
@@ -58,7 +56,7 @@ def test_image_runs_as_non_root_user(
 
 
 def test_image_settings_and_secret_come_from_the_environment(
-    api: docker.APIClient, production_image: Image
+    api: docker.APIClient, production_image: ProductionImage
 ) -> None:
     config = api.inspect_image(production_image.image_id)["Config"]
     env = dict(item.split("=", 1) for item in config["Env"] or [])

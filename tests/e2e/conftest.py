@@ -1,8 +1,8 @@
 """Fixtures for browser tests: headless Chromium against the production container and
 the local development stack (test_local_dev.py, which starts its own).
 
-The production image, the database and the running container come from
-tests/docker/conftest.py, so both suites share one build.
+The production image, the database and the running container are the harness's
+session fixtures (testing/fixtures.py), so this suite and tests/docker share one build.
 Without Chromium or an engine these tests SKIP; with CI set they FAIL.
 """
 
@@ -16,14 +16,7 @@ from typing import Any
 
 import pytest
 
-# The image, database and container fixtures are the docker suite's: one build per session.
-from tests.docker.conftest import (  # noqa: F401 (fixtures are found by name)
-    api,
-    fresh_database_url,
-    production_image,
-    production_server,
-)
-from tests.support import require
+from testing.checks import require
 
 REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports" / "e2e"
 CHROMIUM_FLAGS = [

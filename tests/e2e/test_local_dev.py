@@ -24,30 +24,12 @@ from typing import IO, Any
 import docker
 import pytest
 
-from tests.support import free_port, require
+from testing.checks import free_port, require
+from testing.projects import copy_project
 
 pytestmark = pytest.mark.e2e
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = "docker-compose.local.yml"
-# Local state and heavy output that a fresh checkout does not have.
-NOT_COPIED = {
-    ".git",
-    ".env",
-    "db.sqlite3",
-    "node_modules",
-    ".nox",
-    ".venv",
-    "venv",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    ".hypothesis",
-    "__pycache__",
-    "reports",
-    "staticfiles",
-    "dist",
-}
 LOADED = "The JavaScript bundle is loaded."
 EDITED = "The edited bundle is loaded."
 # The first run builds the development image (the local requirements); later runs
@@ -83,16 +65,6 @@ class Stack:
     def log_tail(self) -> str:
         """Return the end of the output of `invoke dev` (compose's build and service logs)."""
         return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def copy_project(destination: Path) -> Path:
-    """Copy the repository's source as a fresh checkout has it."""
-    shutil.copytree(
-        REPO_ROOT,
-        destination,
-        ignore=lambda _dir, names: [name for name in names if name in NOT_COPIED],
-    )
-    return destination
 
 
 def edit(path: Path, old: str, new: str) -> None:

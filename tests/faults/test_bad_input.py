@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import TaskRun, ok, run_task
-from tests.pipeline.test_task_errors import assert_clean_failure, make_project
+from testing.projects import make_project
+from testing.task_runner import TaskRun, assert_clean_failure, ok, run_task
 
 pytestmark = [pytest.mark.faults, pytest.mark.daemon_free]
 

@@ -16,17 +16,12 @@ from pathlib import Path
 import pytest
 from docker.errors import ImageNotFound
 
-from tests.faults.conftest import (
-    Runner,
-    processes_mentioning,
-    require_builder,
-    run_task_until,
-    task_env,
-    whole_tags,
-)
-from tests.pipeline.conftest import ok, run_task
-from tests.pipeline.services import LoopbackRegistry, registry_tags
-from tests.pipeline.test_task_errors import make_project
+from testing.checks import require_builder
+from testing.leftovers import processes_mentioning
+from testing.projects import make_project
+from testing.registries import LoopbackRegistry, registry_tags, whole_tags
+from testing.runners import EmptyRunner, task_env
+from testing.task_runner import ok, run_task, run_task_until
 
 pytestmark = pytest.mark.faults
 
@@ -58,7 +53,7 @@ def settled(check: Callable[[], list[str]], seconds: float) -> list[str]:
         time.sleep(0.5)
 
 
-def containers_of(runner: Runner) -> list[str]:
+def containers_of(runner: EmptyRunner) -> list[str]:
     """Return the runner's containers, running or stopped, one line each."""
     return [f"{c['Id'][:12]} {c['Image']} {c['Status']}" for c in runner.containers()]
 
@@ -68,7 +63,7 @@ def containers_of(runner: Runner) -> list[str]:
 def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_works(
     builder: str,
     signum: signal.Signals,
-    runner: Runner,
+    runner: EmptyRunner,
     registry: Callable[..., LoopbackRegistry],
     base_images: dict[str, str],
     tmp_path: Path,

@@ -13,17 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import (
-    Runner,
-    file_in_image,
-    image_ids,
-    run_task_until,
-    task_env,
-    whole_tags,
-)
-from tests.pipeline.conftest import TaskRun, ok, run_task
-from tests.pipeline.services import LoopbackRegistry, manifest_digest
-from tests.pipeline.test_task_errors import assert_clean_failure, make_project
+from testing.projects import make_project
+from testing.registries import LoopbackRegistry, image_ids, manifest_digest, whole_tags
+from testing.runners import EmptyRunner, task_env
+from testing.task_runner import TaskRun, assert_clean_failure, ok, run_task, run_task_until
 
 pytestmark = pytest.mark.faults
 
@@ -43,7 +36,7 @@ def repository_of(image: str) -> tuple[str, str]:
 
 
 def test_registry_stopped_mid_push_fails_naming_it_and_the_rerun_leaves_whole_tags(
-    runner: Runner,
+    runner: EmptyRunner,
     registry: Callable[..., LoopbackRegistry],
     base_images: dict[str, str],
     tmp_path: Path,
@@ -76,7 +69,7 @@ def test_registry_stopped_mid_push_fails_naming_it_and_the_rerun_leaves_whole_ta
 
 
 def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
-    runner: Runner,
+    runner: EmptyRunner,
     registry: Callable[..., LoopbackRegistry],
     base_images: dict[str, str],
     tmp_path: Path,
@@ -87,7 +80,7 @@ def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
     project = make_project(tmp_path / "project")
     ok(run_task(project, "build-stages", env=env))
     ok(run_task(project, "push-stages", env=env))
-    runner.daemon.purge()  # an empty runner: everything must come from the registry
+    runner.purge()  # an empty runner: everything must come from the registry
     # A change to what the final stage copies: it must be built, so its sources are pulled
     # (an unchanged project reuses every stage and pulls nothing).
     (project / "hello.txt").write_text(f"changed {uuid.uuid4().hex}\n")
@@ -110,12 +103,12 @@ def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
 
     ok(run_task(project, "build-stages", env=env))
     hello = (project / "hello.txt").read_text()
-    assert file_in_image(runner, f"{image}:final", "/hello.txt") == hello
-    assert file_in_image(runner, f"{image}:cafe0001", "/base.txt") == "base-ready\n"
+    assert runner.read_file(f"{image}:final", "/hello.txt") == hello
+    assert runner.read_file(f"{image}:cafe0001", "/base.txt") == "base-ready\n"
 
 
 def test_a_daemon_restart_between_build_and_push_does_not_break_the_push(
-    runner: Runner,
+    runner: EmptyRunner,
     shared: LoopbackRegistry,
     base_images: dict[str, str],
     tmp_path: Path,
@@ -136,7 +129,7 @@ def test_a_daemon_restart_between_build_and_push_does_not_break_the_push(
 
 
 def test_two_branches_building_at_once_keep_their_own_tags_and_the_default_ones(
-    runner: Runner,
+    runner: EmptyRunner,
     shared: LoopbackRegistry,
     base_images: dict[str, str],
     tmp_path: Path,
@@ -181,4 +174,4 @@ def test_two_branches_building_at_once_keep_their_own_tags_and_the_default_ones(
         assert built in image_ids(registry_address, repository, f"final--{ref}")
         assert built in image_ids(registry_address, repository, sha)
         hello = (projects[ref] / "hello.txt").read_text()
-        assert file_in_image(runner, built, "/hello.txt") == hello
+        assert runner.read_file(built, "/hello.txt") == hello

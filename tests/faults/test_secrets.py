@@ -19,18 +19,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.docker.conftest import (  # noqa: F401 (fresh_database_url is a fixture)
-    PRODUCTION_IMAGE,
-    container_output,
-    docker_api,
-    fresh_database_url,
-    wait_for_http,
-)
-from tests.faults.conftest import Runner, image_contains, require_builder, task_env
-from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
-from tests.pipeline.services import LoopbackRegistry
-from tests.pipeline.test_task_errors import make_project
-from tests.support import free_port
+from testing.checks import free_port, require_builder
+from testing.leftovers import image_contains
+from testing.production_image import PRODUCTION_IMAGE, container_output, docker_api, wait_for_http
+from testing.projects import copy_project, make_project
+from testing.registries import LoopbackRegistry
+from testing.runners import EmptyRunner, task_env
+from testing.task_runner import TaskRun, ok, run_task
 
 pytestmark = pytest.mark.faults
 
@@ -82,7 +77,7 @@ def auth_registry(registry: Callable[..., LoopbackRegistry]) -> LoopbackRegistry
 @pytest.mark.parametrize("builder", ["classic", "buildkit"])
 def test_the_registry_password_appears_in_no_output_report_log_or_image(
     builder: str,
-    runner: Runner,
+    runner: EmptyRunner,
     auth_registry: LoopbackRegistry,
     base_images: dict[str, str],
     tmp_path: Path,
@@ -110,7 +105,7 @@ def test_the_registry_password_appears_in_no_output_report_log_or_image(
     ]
     runs: list[TaskRun] = [ok(run_task(project, *command, env=env)) for command in commands]
     assert f"log in to {auth_registry.address} as {USER}" in runs[-1].stdout
-    client = runner.daemon.client()
+    client = runner.client()
 
     texts = {f"invoke {' '.join(c)}": run.output for c, run in zip(commands, runs, strict=True)}
     texts["--report"] = report.read_text()
@@ -118,7 +113,7 @@ def test_the_registry_password_appears_in_no_output_report_log_or_image(
     texts["registry log"] = (
         auth_registry.root.parent / f"registry-{auth_registry.port}.log"
     ).read_text()
-    texts["runner daemon log"] = (runner.daemon.root / "dockerd.log").read_text(errors="replace")
+    texts["runner daemon log"] = (runner.root / "dockerd.log").read_text(errors="replace")
     docker_config = Path.home() / ".docker" / "config.json"
     if docker_config.is_file():
         texts[str(docker_config)] = docker_config.read_text()
@@ -215,7 +210,7 @@ def test_the_image_needs_a_secret_key_from_the_environment(production: Productio
 
 def test_the_container_serves_from_a_read_only_root_as_a_non_root_user(
     production: Production,
-    fresh_database_url: str,  # noqa: F811
+    fresh_database_url: str,
 ) -> None:
     api = docker_api()
     port = free_port()

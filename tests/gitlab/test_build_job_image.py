@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.pipeline.conftest import REPO_ROOT, copy_project
-from tests.pipeline.services import registry_tags
+from testing.projects import REPO_ROOT, copy_project
+from testing.registries import registry_tags
 
 pytestmark = pytest.mark.docker
 

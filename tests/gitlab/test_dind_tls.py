@@ -17,8 +17,9 @@ import pytest
 import requests
 from docker.errors import DockerException
 
-from tests.gitlab.tls import TlsDaemon
-from tests.pipeline.conftest import copy_project, ok, run_task
+from testing.projects import copy_project
+from testing.task_runner import ok, run_task
+from testing.tls_daemon import TlsDaemon
 
 pytestmark = pytest.mark.docker
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ import pytest
 
 from stageline.actions import load_plan
 from stageline.settings import load_settings
-from tests.gitlab.conftest import PipelineRun, git_commit_all, passed, run_pipeline
-from tests.pipeline.conftest import copy_project
-from tests.pipeline.services import EmptyRunner, manifest_digest, registry_tags
+from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
+from testing.projects import copy_project, git_commit_all
+from testing.registries import manifest_digest, registry_tags
+from testing.runners import EmptyRunner
 
 pytestmark = pytest.mark.docker
 
@@ -62,10 +62,11 @@ def builds(
     git_project: Path,
     runner: EmptyRunner,
     registry_address: str,
+    image_name: str,
     base_images: dict[str, str],
 ) -> Builds:
     """Run the build job as a scheduled pipeline, purge the runner, run it as a push."""
-    image = f"{registry_address}/gitlab-{uuid.uuid4().hex[:10]}/app"
+    image = image_name
     env = {
         "DOCKER_HOST": runner.docker_host,
         "CI_REGISTRY_IMAGE": image,

@@ -16,15 +16,15 @@ import shutil
 import subprocess
 import tarfile
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import REPO_ROOT, TaskRun, ok, run_task
-from tests.pipeline.private_index import PrivateIndex, write_wheel
-from tests.pipeline.test_task_errors import assert_clean_failure
+from testing.private_index import PrivateIndex, write_wheel
+from testing.projects import REPO_ROOT
+from testing.registries import MANIFEST_TYPES
+from testing.task_runner import TaskRun, assert_clean_failure, ok, run_task
 
 pytestmark = pytest.mark.docker
 
@@ -40,14 +40,6 @@ RUN --mount=type=secret,id=PIP_INDEX_URL \\
     /opt/venv/bin/pip install --no-cache-dir private-greeting==1.0
 CMD ["/opt/venv/bin/python", "-c", "import private_greeting; print(private_greeting.TEXT)"]
 """
-MANIFESTS = ", ".join(
-    (
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
-    )
-)
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +59,12 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateIndex]:
 def build(
     engine: None,
     index: PrivateIndex,
-    registry_address: str,
+    image_name: str,
     base_images: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[str, Path, dict[str, str], list[TaskRun]]:
     """Plan, build and push the project with the index URL as a secret."""
-    image = f"{registry_address}/secrets-{uuid.uuid4().hex[:8]}/app"
+    image = image_name
     project = tmp_path_factory.mktemp("secrets") / "project"
     project.mkdir()
     shutil.copy(REPO_ROOT / "tasks.py", project)
@@ -121,7 +113,9 @@ def registry_blobs(image: str, reference: str) -> bytes:
     """
     registry, repository = image.split("/", 1)
     base = f"http://{registry}/v2/{repository}"
-    request = urllib.request.Request(f"{base}/manifests/{reference}", headers={"Accept": MANIFESTS})
+    request = urllib.request.Request(
+        f"{base}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         manifest = response.read()
     document = json.loads(manifest)

@@ -13,7 +13,7 @@ import os
 import pytest
 
 from stageline.engine import connect
-from tests.pipeline.services import SNAPSHOTTER_TYPE
+from testing.daemons import SNAPSHOTTER_TYPE
 
 pytestmark = pytest.mark.docker
 

@@ -7,7 +7,6 @@ these tests need the registry binary but no Docker engine.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,9 +20,9 @@ from stageline.content_key import KEY_LABEL
 from stageline.errors import RegistryAuthError, RegistryError
 from stageline.registry_api import MANIFEST_TYPES, Manifest, RegistryAPI, content_digest
 from stageline.reuse import image_key
-from tests.pipeline.services import LoopbackRegistry
-from tests.pipeline.token_service import TokenService
-from tests.support import free_port, require
+from testing.checks import free_port
+from testing.registries import LoopbackRegistry, RegistryPool
+from testing.token_service import TokenService
 
 pytestmark = pytest.mark.docker
 
@@ -67,20 +66,9 @@ def start_registry(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., LoopbackRegistry]]:
     """Return a function that starts a registry on a free port; all are stopped at the end."""
-    if shutil.which("docker-registry") is None and shutil.which("registry") is None:
-        require("docker-registry is not installed", "apt-get install docker-registry")
-    started: list[LoopbackRegistry] = []
-
-    def start(**kwargs: object) -> LoopbackRegistry:
-        root = tmp_path_factory.mktemp("registry")
-        registry = LoopbackRegistry(root / "registry", free_port(), **kwargs)  # type: ignore[arg-type]
-        registry.start()
-        started.append(registry)
-        return registry
-
-    yield start
-    for registry in started:
-        registry.stop()
+    pool = RegistryPool(tmp_path_factory.mktemp("registry"))
+    yield pool.start
+    pool.stop_all()
 
 
 @pytest.fixture(scope="module")

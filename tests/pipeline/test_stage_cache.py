@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +23,14 @@ import pytest
 
 from stageline.cache import uses_containerd_store
 from stageline.dockerfile import read_dockerfile
-from tests.pipeline.access_log import JSON_BLOB_LIMIT, is_json_object, read_traffic
-from tests.pipeline.conftest import TaskRun, copy_project, ok, run_task
-from tests.pipeline.services import (
-    EmptyRunner,
-    is_root,
-    manifest_digest,
-    negotiated_api,
-    registry_tags,
-    running,
-)
-from tests.support import require
+from testing.access_log import JSON_BLOB_LIMIT, is_json_object, read_traffic
+from testing.checks import require
+from testing.daemons import negotiated_api, own_daemon
+from testing.network import Bridge
+from testing.projects import copy_project
+from testing.registries import manifest_digest, registry_tags
+from testing.runners import EmptyRunner
+from testing.task_runner import TaskRun, ok, run_task
 
 pytestmark = pytest.mark.docker
 
@@ -173,10 +169,11 @@ def cold(
 ) -> Iterator[Cold]:
     """On an empty runner of the variant's store, build every stage for an empty repository."""
     builder, snapshotter = VARIANTS[request.param]
-    if not is_root() or shutil.which("dockerd") is None or shutil.which("ctr") is None:
-        require("an empty-cache runner needs root, dockerd and ctr", ".ci/install-packages")
-    root = Path("/tmp") / f"stageline-runner-{uuid.uuid4().hex[:8]}"
-    with running(EmptyRunner(root, snapshotter=snapshotter)) as runner:
+
+    def make(root: Path, bridge: Bridge) -> EmptyRunner:
+        return EmptyRunner(root, bridge, snapshotter=snapshotter)
+
+    with own_daemon(make, "pipeline runner", ("dockerd", "ctr")) as runner:
         yield cold_build(
             runner, builder, f"{image_name}-{request.param}", base_images, tmp_path_factory
         )

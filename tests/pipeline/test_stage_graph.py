@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import REPO_ROOT, TaskRun, ok, run_task
-from tests.pipeline.services import registry_tags
+from testing.projects import REPO_ROOT
+from testing.registries import registry_tags
+from testing.task_runner import TaskRun, ok, run_task
 
 pytestmark = pytest.mark.docker
 

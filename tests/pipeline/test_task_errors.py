@@ -6,7 +6,6 @@ cache is shared) and real registries.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,42 +14,14 @@ import docker
 import pytest
 
 from stageline.cache import uses_containerd_store
-from tests.pipeline.conftest import REPO_ROOT, TaskRun, ok, run_task
-from tests.pipeline.services import LoopbackRegistry
+from testing.network import AUTH_REGISTRY_PORT
+from testing.projects import TINY_DOCKERFILE, make_project
+from testing.registries import LoopbackRegistry
+from testing.task_runner import assert_clean_failure, ok, run_task
 
 pytestmark = pytest.mark.docker
 
-TINY_DOCKERFILE = """\
-ARG PYTHON_IMAGE=python:3.13-slim
-FROM ${PYTHON_IMAGE} AS base
-RUN echo base-ready > /base.txt
-FROM base AS final
-COPY hello.txt /hello.txt
-"""
 PASSWORD = f"pw-{uuid.uuid4().hex}"
-
-
-def make_project(root: Path, dockerfile: str = TINY_DOCKERFILE) -> Path:
-    """Write a tiny project that uses the real tasks and library."""
-    root.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "tasks.py", root / "tasks.py")
-    shutil.copytree(
-        REPO_ROOT / "stageline", root / "stageline", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (root / "pyproject.toml").write_text('[tool.stageline]\nimage = "tiny-app"\n')
-    (root / "Dockerfile").write_text(dockerfile)
-    (root / "hello.txt").write_text(f"hello {uuid.uuid4().hex}\n")
-    return root
-
-
-def assert_clean_failure(run: TaskRun, *needles: str) -> None:
-    """Assert exit 1 with a short message containing ``needles`` and no traceback."""
-    assert run.returncode == 1, run.output[-3000:]
-    assert "Traceback" not in run.output
-    error_lines = [line for line in run.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1, run.stderr
-    for needle in needles:
-        assert needle in run.stderr, f"{needle!r} not in:\n{run.stderr}"
 
 
 @pytest.fixture
@@ -66,7 +37,10 @@ def env(engine: None, base_images: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackRegistry]:
     registry = LoopbackRegistry(
-        tmp_path_factory.mktemp("auth-registry"), port=5002, user="ci-bot", password=PASSWORD
+        tmp_path_factory.mktemp("auth-registry"),
+        port=AUTH_REGISTRY_PORT,
+        user="ci-bot",
+        password=PASSWORD,
     )
     registry.start()
     yield registry

@@ -14,7 +14,7 @@ import pytest
 from stageline.errors import StagelineError
 from stageline.local_dev import compose_command, compose_environ, run_stack
 from stageline.settings import load_settings
-from tests.support import assert_one_error_line, run_python
+from testing.checks import assert_one_error_line, run_python
 
 
 def run_dev(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess[str]:

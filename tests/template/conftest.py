@@ -17,12 +17,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.pipeline.conftest import base_environ
+from testing.task_runner import TaskRun, base_environ
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # "## 1.2.3 - 2026-12-31": a released version's heading in CHANGELOG.md.
@@ -63,20 +62,6 @@ STAGELINE = {
 }
 
 
-@dataclass
-class Run:
-    """A finished command."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        """Return stdout and stderr together."""
-        return self.stdout + self.stderr
-
-
 def hermetic_environ(home: Path) -> dict[str, str]:
     """Return a scrubbed environment whose git has an identity and no user config."""
     config = home / "gitconfig"
@@ -95,7 +80,7 @@ def hermetic_environ(home: Path) -> dict[str, str]:
 
 def run(
     args: list[str], cwd: Path, env: Mapping[str, str], timeout: int = 600, check: bool = True
-) -> Run:
+) -> TaskRun:
     """Run ``args`` in ``cwd``; with ``check``, fail the test with the output's end on error."""
     # No terminal and no input, as in CI: a command that would ask a question fails.
     result = subprocess.run(
@@ -108,7 +93,7 @@ def run(
         timeout=timeout,
         check=False,
     )
-    done = Run(result.returncode, result.stdout, result.stderr)
+    done = TaskRun(result.returncode, result.stdout, result.stderr)
     if check and done.returncode != 0:
         pytest.fail(
             f"{' '.join(args)} exited {done.returncode} in {cwd}:\n{done.output[-4000:]}",
@@ -122,7 +107,7 @@ def git(cwd: Path, *args: str, env: Mapping[str, str], check: bool = True) -> st
     return run(["git", *args], cwd, env, check=check).stdout
 
 
-def copier(*args: str, cwd: Path, env: Mapping[str, str], check: bool = True) -> Run:
+def copier(*args: str, cwd: Path, env: Mapping[str, str], check: bool = True) -> TaskRun:
     """Run the copier command line with ``args``."""
     return run([sys.executable, "-m", "copier", *args], cwd, env, check=check)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.pipeline.conftest import ok, run_task
+from testing.task_runner import ok, run_task
 from tests.template.conftest import (
     ACME,
     STAGELINE,
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.template
 ALLOWED_DIRS = {
     "stageline/": "the build library keeps its name",
     "tests/": "tests name their own fixtures (test image tags, hosts, the CI database role)",
+    "testing/": "the test harness names its daemons, images and database role the same way",
     ".ci/": "the CI machine's setup: its service accounts, paths and log names",
 }
 ALLOWED_EVERYWHERE = [

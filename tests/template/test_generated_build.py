@@ -17,8 +17,9 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from tests.pipeline.conftest import ok, require, run_task
-from tests.pipeline.services import engine_available
+from testing.checks import require
+from testing.daemons import engine_available
+from testing.task_runner import ok, run_task
 from tests.template.conftest import ACME, start_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.template]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.template.conftest import ACME, REPO_ROOT, Run, run, start_project
+from testing.task_runner import TaskRun
+from tests.template.conftest import ACME, REPO_ROOT, run, start_project
 
 pytestmark = pytest.mark.template
 
@@ -69,7 +70,7 @@ def ingest() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
         server.server_close()
 
 
-def production(project: Path, environ: dict[str, str], code: str, **values: str) -> Run:
+def production(project: Path, environ: dict[str, str], code: str, **values: str) -> TaskRun:
     """Run ``python -c CODE`` in ``project`` with its production settings."""
     env = {
         **environ,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import run_python
+from testing.checks import run_python
 from tests.web.conftest import write_fake_build
 from tests.web.test_production import production_env
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from tests.support import assert_one_error_line, free_port, run_python
+from testing.checks import assert_one_error_line, free_port, run_python
 from tests.web.conftest import REPO_ROOT, FakeBuild, write_fake_build
 
 GUNICORN = (sys.executable, "-m", "gunicorn", "--workers", "1")

@@ -16,7 +16,8 @@ from typing import Any
 
 from docker.tls import TLSConfig
 
-from tests.pipeline.services import Daemon
+from testing.daemons import Daemon
+from testing.network import Bridge
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -85,8 +86,8 @@ def make_dind_certs(certs: Path) -> Path:
 class TlsDaemon(Daemon):
     """A dockerd that accepts only TLS clients with a certificate from its CA."""
 
-    def __init__(self, root: Path, port: int, bridge: str, cidr: str) -> None:
-        super().__init__(root, bridge, cidr)
+    def __init__(self, root: Path, port: int, bridge: Bridge) -> None:
+        super().__init__(root, bridge)
         self.port = port
         self.certs = root / "certs"
 

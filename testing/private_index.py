@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from passlib.apache import HtpasswdFile
+from passlib.apache import HtpasswdFile  # type: ignore[import-untyped]  # no stubs
+
+from testing.checks import free_port
 
 
 def write_wheel(directory: Path, name: str, version: str, source: str) -> Path:
@@ -41,13 +42,6 @@ def write_wheel(directory: Path, name: str, version: str, source: str) -> Path:
 def _digest(text: str) -> str:
     raw = hashlib.sha256(text.encode()).digest()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def free_port() -> int:
-    """Return a loopback TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateIndex:

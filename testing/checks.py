@@ -1,4 +1,5 @@
-"""Helpers shared by the test suites that need real services."""
+"""Checks every suite makes: is a service here (skip, or fail under CI), a free port, a
+clean one-line failure; and running Python in the checkout."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import NoReturn
 
 import pytest
 
+from stageline.builders.buildkit import INSTALL_HINT, buildkit_missing_reason
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,6 +27,13 @@ def require(what: str, fix: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{what}; {fix} (CI is set, so this fails instead of skipping)", pytrace=False)
     pytest.skip(f"{what}; {fix}")
+
+
+def require_builder(builder: str) -> None:
+    """Skip (or fail with CI set) when ``builder`` cannot run here."""
+    missing = buildkit_missing_reason(os.environ) if builder == "buildkit" else None
+    if missing:
+        require(f"the buildkit builder cannot run: {missing}", INSTALL_HINT)
 
 
 def free_port() -> int:

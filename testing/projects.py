@@ -1,0 +1,75 @@
+"""Projects the tests run the tasks in: a copy of this checkout, or a tiny two-stage one.
+
+A copy leaves out local state and heavy output a fresh checkout does not have
+(LOCAL_STATE), so every suite builds, tests and benchmarks the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Names left out wherever they occur in the tree.
+LOCAL_STATE = (
+    ".git",
+    ".env",
+    "db.sqlite3",
+    "node_modules",
+    ".nox",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    ".hypothesis",
+    "htmlcov",
+    "dist",
+    "staticfiles",
+    "reports",
+    "results",
+)
+TINY_DOCKERFILE = """\
+ARG PYTHON_IMAGE=python:3.13-slim
+FROM ${PYTHON_IMAGE} AS base
+RUN echo base-ready > /base.txt
+FROM base AS final
+COPY hello.txt /hello.txt
+"""
+
+
+def copy_project(destination: Path) -> Path:
+    """Copy this checkout (uncommitted changes included) without LOCAL_STATE."""
+    ignore = shutil.ignore_patterns(*LOCAL_STATE)
+    shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
+    return destination
+
+
+def make_project(root: Path, dockerfile: str = TINY_DOCKERFILE) -> Path:
+    """Write a tiny project that uses the real tasks and library."""
+    root.mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "tasks.py", root / "tasks.py")
+    shutil.copytree(
+        REPO_ROOT / "stageline", root / "stageline", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "pyproject.toml").write_text('[tool.stageline]\nimage = "tiny-app"\n')
+    (root / "Dockerfile").write_text(dockerfile)
+    (root / "hello.txt").write_text(f"hello {uuid.uuid4().hex}\n")
+    return root
+
+
+def git_commit_all(project: Path) -> None:
+    """Make ``project`` a git repository on branch main with one commit of everything."""
+    identity = {
+        "GIT_AUTHOR_NAME": "Stageline Tests",
+        "GIT_AUTHOR_EMAIL": "tests@stageline.invalid",
+        "GIT_COMMITTER_NAME": "Stageline Tests",
+        "GIT_COMMITTER_EMAIL": "tests@stageline.invalid",
+    }
+    env = {**os.environ, **identity}
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
+        subprocess.run(["git", *command], cwd=project, env=env, check=True, capture_output=True)
