@@ -104,9 +104,10 @@ class LoopbackRegistry:
         binary = shutil.which("docker-registry") or shutil.which("registry")
         if binary is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+        config = self._config()  # creates the root, beside which the log goes
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [binary, "serve", str(self._config())],
+            [binary, "serve", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
