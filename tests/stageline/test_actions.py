@@ -7,6 +7,7 @@ Where an action takes an engine client, it gets the recorded streams (see replay
 from __future__ import annotations
 
 import io
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -373,14 +374,40 @@ def test_promote_merged_names_each_stage_s_image_by_its_key() -> None:
 
 def test_the_builder_made_reads_the_progress_its_buildx_prints(tmp_path: Path) -> None:
     chosen = settings(environ=fake_docker(tmp_path, BUILDX), build_network="host")
-    buildkit = BuilderChoice("buildkit", "asked for")
+    buildkit = BuilderChoice("buildkit", "asked for", (0, 13))
     made = builder_choice.make_builder(buildkit, chosen, FakeEngine(), REGISTRY)
     assert isinstance(made, BuildkitBuilder)
     assert made.progress == "rawjson"
+    old_buildx = BuilderChoice("buildkit", "asked for", (0, 12))
+    assert builder_choice.make_builder(old_buildx, chosen, FakeEngine(), REGISTRY).progress == (
+        "plain"
+    )
     no_cache = CacheChoice("none", "the containerd image store")
     classic = builder_choice.make_builder(CLASSIC, chosen, FakeEngine(), no_cache)
     assert isinstance(classic, ClassicBuilder)
     assert (classic.cache, classic.settings.build_network) == (no_cache, "host")
+
+
+@pytest.mark.parametrize("requested", [None, "buildkit"])
+def test_buildx_version_runs_once_to_choose_and_make_the_builder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requested: str | None
+) -> None:
+    chosen = settings(environ=fake_docker(tmp_path, BUILDX))
+    run = subprocess.run
+    asked: list[list[str]] = []
+
+    def counting_run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if args[1:] == ["buildx", "version"]:
+            asked.append(args)
+        return run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    choice = builder_choice.choose_builder(chosen, plan_of(chosen), requested)
+    made = builder_choice.make_builder(choice, chosen, FakeEngine(), REGISTRY)
+    assert (choice.name, choice.buildx) == ("buildkit", (0, 13))
+    assert isinstance(made, BuildkitBuilder)
+    assert made.progress == "rawjson"
+    assert len(asked) == 1, asked
 
 
 def test_without_an_engine_the_cache_is_chosen_from_the_builder_alone(tmp_path: Path) -> None:
