@@ -22,14 +22,15 @@ from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder
 from stageline.builders.choice import BuilderChoice
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice
-from stageline.console import Output
+from stageline.console import Output, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuilderUnavailableError, PlanError
 from stageline.plan import Plan, make_plan
 from stageline.registry import PullOutcome, PushOutcome
-from stageline.reuse import Found, Registries, Reuse
+from stageline.report import BuildReport
+from stageline.reuse import Found, Registries, Reuse, find_image, image_size
 from stageline.settings import Secret, Settings
 from tests.stageline.replay import (
     CLASSIC_DOCKERFILE,
@@ -37,6 +38,7 @@ from tests.stageline.replay import (
     INDEX_TYPE,
     FakeEngine,
     FakeRegistry,
+    build_node_registry,
     fake_docker,
     recorded,
     recorded_manifest,
@@ -55,6 +57,8 @@ BUILDX = "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"
 CLASSIC = BuilderChoice("classic", "asked for")
 IMAGES = CacheChoice("images", "the classic builder reads the pulled stage images")
 REGISTRY = CacheChoice("registry", "BuildKit on the containerd image store")
+# The content key label of the recorded build-node image (streams/registry-build-node-*).
+RECORDED_KEY = "sha256:c47244810f2610c1903e1940efcb58b2e72afd33aa50b6e8e198c23ebadf8c18"
 
 
 def settings(ref: str = "feature-x", **overrides: object) -> Settings:
@@ -234,7 +238,7 @@ def reused_base() -> Reuse:
     image = recorded_manifest("registry-build-node-manifest.json", IMAGE_TYPE)
     return Reuse(
         keys={"base": "sha256:1111", "app": "sha256:2222"},
-        found={"base": Found(f"{IMAGE}:base", image)},
+        found={"base": Found(f"{IMAGE}:base", image, image_size(image))},
     )
 
 
@@ -257,8 +261,26 @@ def test_a_reused_stage_is_reported_with_the_registry_image_s_size() -> None:
     assert result.outcome == "reused"
     assert result.reused_from == f"{IMAGE}:base"
     assert (result.key, result.image_id) == ("sha256:1111", image.digest)
-    assert result.size_bytes == sum(layer["size"] for layer in image.document["layers"]) > 0
+    assert result.size_bytes == reused_base().found["base"].size_bytes > 0
     assert (result.steps, result.seconds) == (0, 0.0)
+
+
+def test_a_stage_reused_from_an_index_shows_its_amd64_image_s_size_in_the_summary() -> None:
+    chosen = settings()
+    registries = Registries(chosen)
+    registry = build_node_registry("group/app", "base")  # an index, as BuildKit pushes
+    registries.clients["localhost:5000"] = registry  # type: ignore[assignment]
+    found = find_image(registries, chosen, "base", RECORDED_KEY)
+    assert found is not None
+    assert found.manifest.is_index
+    reuse = Reuse(keys={"base": RECORDED_KEY}, found={"base": found})
+    result = actions.reused_result("base", [f"{IMAGE}:base--feature-x"], reuse)
+    assert result.image_id == found.manifest.digest  # the index, as the tags copy it
+    assert result.size_bytes == 142_712_743  # the amd64 image's config and layers
+    output, stream = plain()
+    print_summary(output, BuildReport(IMAGE, "feature-x", "buildkit", stages=[result]))
+    rows = [line.split() for line in stream.getvalue().splitlines()]
+    assert ["base", "reused", "-", "0.0", "142.7", "MB"] in rows, stream.getvalue()
 
 
 def test_pulled_and_pushed_bytes_are_counted_per_stage() -> None:
