@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
-from invoke.tasks import task
+from invoke.tasks import Task, task
 
 from stageline import actions, local_dev
 from stageline.build_args import parse_build_arg
@@ -36,6 +36,7 @@ BUILD_ARG_HELP = "NAME=VALUE for an ARG the Dockerfile declares; repeatable."
 BUILDER_HELP = "auto (default), classic or buildkit; overrides STAGELINE_BUILDER."
 SECRET_HELP = "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=FILE; repeatable."
 SELECTION_HELP = {"stage": STAGE_HELP, "target": TARGET_HELP, "build_arg": BUILD_ARG_HELP}
+REPEATABLE = ("build_arg", "secret")
 PULL_STAGE_HELP = (
     "Pull the cache sources of this stage and its ancestors only "
     "(default: the target and its ancestors)."
@@ -96,14 +97,14 @@ def settings() -> Settings:
 
 
 def load_plan(
-    config: Settings,
     stage: str | None,
     target: str | None,
     build_arg: list[str] | None,
     no_cache: bool = False,
     secret: list[str] | None = None,
-) -> Plan:
-    """Return the plan for the task's selection options."""
+) -> tuple[Settings, Plan]:
+    """Return this project's settings and the plan for the task's selection options."""
+    config = settings()
     request = Request(
         target=target,
         stage=stage,
@@ -111,7 +112,27 @@ def load_plan(
         secrets=tuple(secret or []),
         no_cache=no_cache,
     )
-    return actions.load_plan(config, request)
+    return config, actions.load_plan(config, request)
+
+
+def stage_task(
+    name: str | None = None, interrupted: str = NOTHING_PUSHED, **own_help: str
+) -> Callable[[Callable[..., None]], Task[Any]]:
+    """Declare a task over the stage selection (--stage, --target, --build-arg).
+
+    ``own_help`` documents the task's other options and may reword the selection's;
+    the repeatable ones it takes (--build-arg, --secret) collect every value given.
+    Errors and interruptions end the task as :func:`friendly_errors` says.
+    """
+    help_ = {**SELECTION_HELP, **own_help}
+    iterable = [option for option in REPEATABLE if option in help_]
+
+    def declare(task_function: Callable[..., None]) -> Task[Any]:
+        friendly_function = friendly_errors(interrupted)(task_function)
+        declared: Task[Any] = task(name=name, iterable=iterable, help=help_)(friendly_function)
+        return declared
+
+    return declare
 
 
 def note_seconds(report: str | None, build_plan: Plan, step: str, started: float) -> None:
@@ -121,17 +142,12 @@ def note_seconds(report: str | None, build_plan: Plan, step: str, started: float
         record_step_seconds(Path(report), build_plan.image, build_plan.ref, step, seconds)
 
 
-@task(
-    iterable=["build_arg", "secret"],
-    help={
-        **SELECTION_HELP,
-        "secret": SECRET_HELP,
-        "no_cache": "Plan a build without cache.",
-        "builder": BUILDER_HELP,
-        "json": "Print the plan as one JSON object (schema in README).",
-    },
+@stage_task(
+    secret=SECRET_HELP,
+    no_cache="Plan a build without cache.",
+    builder=BUILDER_HELP,
+    json="Print the plan as one JSON object (schema in README).",
 )
-@friendly
 def plan(
     c: Context,
     stage: str | None = None,
@@ -143,8 +159,7 @@ def plan(
     json_: bool = False,
 ) -> None:
     """Show the target, each stage's parents, tags and cache sources, and the pushes."""
-    config = settings()
-    build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
+    config, build_plan = load_plan(stage, target, build_arg, no_cache, secret)
     choice = choose_builder(config, build_plan, builder)
     cache = actions.probe_cache(config, build_plan, choice)
     if json_:
@@ -153,18 +168,13 @@ def plan(
         actions.show_plan(build_plan, config, choice, cache, Output())
 
 
-@task(
-    name="pull-stages",
-    iterable=["build_arg"],
-    help={
-        **SELECTION_HELP,
-        "stage": PULL_STAGE_HELP,
-        "no_cache": "Pull nothing (the build will not use a cache).",
-        "builder": BUILDER_HELP,
-        "report": "Note each stage's pulled bytes in this JSON report (build-stages keeps them).",
-    },
+@stage_task(
+    "pull-stages",
+    stage=PULL_STAGE_HELP,
+    no_cache="Pull nothing (the build will not use a cache).",
+    builder=BUILDER_HELP,
+    report="Note each stage's pulled bytes in this JSON report (build-stages keeps them).",
 )
-@friendly
 def pull_stages(
     c: Context,
     stage: str | None = None,
@@ -176,26 +186,20 @@ def pull_stages(
 ) -> None:
     """Pull the cache sources of the stages to build (BuildKit reads the registry itself)."""
     started = time.monotonic()
-    config = settings()
-    build_plan = load_plan(config, stage, target, build_arg, no_cache)
+    config, build_plan = load_plan(stage, target, build_arg, no_cache)
     choice = choose_builder(config, build_plan, builder)
     actions.pull_stages(config, build_plan, Output(), choice, Path(report) if report else None)
     note_seconds(report, build_plan, "pull", started)
 
 
-@task(
-    name="build-stages",
-    iterable=["build_arg", "secret"],
-    help={
-        **SELECTION_HELP,
-        "secret": SECRET_HELP,
-        "no_cache": "Build without any cache and re-pull the base images.",
-        "report": "Write the JSON build report to this file.",
-        "metrics": "Write cache-hit ratios as a GitLab metrics report to this file.",
-        "builder": BUILDER_HELP,
-    },
+@stage_task(
+    "build-stages",
+    secret=SECRET_HELP,
+    no_cache="Build without any cache and re-pull the base images.",
+    report="Write the JSON build report to this file.",
+    metrics="Write cache-hit ratios as a GitLab metrics report to this file.",
+    builder=BUILDER_HELP,
 )
-@friendly
 def build_stages(
     c: Context,
     stage: str | None = None,
@@ -209,8 +213,7 @@ def build_stages(
 ) -> None:
     """Build the target's ancestors and the target in order, tag each, and summarise."""
     started = time.monotonic()
-    config = settings()
-    build_plan = load_plan(config, stage, target, build_arg, no_cache, secret)
+    config, build_plan = load_plan(stage, target, build_arg, no_cache, secret)
     choice = choose_builder(config, build_plan, builder)
     result = actions.build_stages(config, build_plan, Output(), choice)
     if report:
@@ -220,16 +223,12 @@ def build_stages(
         write_metrics(Path(metrics), result)
 
 
-@task(
-    name="push-stages",
-    iterable=["build_arg"],
-    help={
-        **SELECTION_HELP,
-        "stage": PUSH_STAGE_HELP,
-        "report": "Add each stage's pushed bytes and copied tags to this JSON report.",
-    },
+@stage_task(
+    "push-stages",
+    interrupted=PUSHED_TAGS_WHOLE,
+    stage=PUSH_STAGE_HELP,
+    report="Add each stage's pushed bytes and copied tags to this JSON report.",
 )
-@friendly_errors(interrupted=PUSHED_TAGS_WHOLE)
 def push_stages(
     c: Context,
     stage: str | None = None,
@@ -239,8 +238,7 @@ def push_stages(
 ) -> None:
     """Push exactly the tags this branch may write; reused stages are copied in the registry."""
     started = time.monotonic()
-    config = settings()
-    build_plan = load_plan(config, stage, target, build_arg)
+    config, build_plan = load_plan(stage, target, build_arg)
     actions.push_stages(config, build_plan, Output(), Path(report) if report else None)
     note_seconds(report, build_plan, "push", started)
 

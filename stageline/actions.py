@@ -251,7 +251,6 @@ def pull_stages(
 def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult:
     """Return the report line of a stage reused by key: nothing pulled, nothing built."""
     found = reuse.found[stage_name]
-    layers = found.manifest.document.get("layers", [])
     return StageResult(
         name=stage_name,
         tags=tags,
@@ -260,7 +259,7 @@ def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult
         cached_steps=0,
         seconds=0.0,
         image_id=found.manifest.digest,
-        size_bytes=sum(int(layer.get("size", 0)) for layer in layers),
+        size_bytes=found.size_bytes,
         outcome="reused",
         key=reuse.keys.get(stage_name),
         reused_from=found.ref,

@@ -42,10 +42,16 @@ INDEX_PLATFORM = {"os": "linux", "architecture": "amd64"}
 
 @dataclass(frozen=True)
 class Found:
-    """A registry image that carries a stage's key."""
+    """A registry image that carries a stage's key.
+
+    ``manifest`` is what ``ref`` names (an index, where BuildKit pushed one): tags copy it.
+    ``size_bytes`` is the platform image's size in the registry (:func:`image_size`); 0
+    where it was not looked up.
+    """
 
     ref: str
     manifest: Manifest
+    size_bytes: int = 0
 
 
 @dataclass
@@ -119,22 +125,43 @@ def base_digests(
     return digests
 
 
-def image_key(api: RegistryAPI, repository: str, manifest: Manifest) -> str | None:
-    """Return the key label of the image ``manifest`` describes (the amd64 one of an index)."""
-    document = manifest.document
-    if manifest.is_index:
-        entries = [m for m in document.get("manifests", []) if m.get("platform", {}).get("os")]
-        chosen = [m for m in entries if m["platform"].items() >= INDEX_PLATFORM.items()]
-        if not (chosen or entries):
-            return None
-        inner = api.get_manifest(repository, (chosen or entries)[0]["digest"])
-        return image_key(api, repository, inner) if inner and not inner.is_index else None
-    config = document.get("config", {}).get("digest")
+def platform_manifest(api: RegistryAPI, repository: str, manifest: Manifest) -> Manifest | None:
+    """Return the image manifest ``manifest`` stands for: itself, or an index's amd64 one.
+
+    An index without linux/amd64 gives its first platform's image; one without platforms
+    (or whose entry is itself an index) gives None.
+    """
+    if not manifest.is_index:
+        return manifest
+    entries = [m for m in manifest.document.get("manifests", []) if m.get("platform", {}).get("os")]
+    chosen = [m for m in entries if m["platform"].items() >= INDEX_PLATFORM.items()]
+    if not (chosen or entries):
+        return None
+    inner = api.get_manifest(repository, (chosen or entries)[0]["digest"])
+    return inner if inner and not inner.is_index else None
+
+
+def config_key(api: RegistryAPI, repository: str, image: Manifest) -> str | None:
+    """Return the key label in the config of the image manifest ``image``."""
+    config = image.document.get("config", {}).get("digest")
     if not config:
         return None
     labels = api.get_json_blob(repository, config).get("config", {}).get("Labels") or {}
     value = labels.get(KEY_LABEL)
     return str(value) if value else None
+
+
+def image_key(api: RegistryAPI, repository: str, manifest: Manifest) -> str | None:
+    """Return the key label of the image ``manifest`` describes (the amd64 one of an index)."""
+    image = platform_manifest(api, repository, manifest)
+    return config_key(api, repository, image) if image else None
+
+
+def image_size(image: Manifest) -> int:
+    """Return the bytes the registry holds for an image manifest: its config and layers."""
+    document = image.document
+    blobs = [document.get("config", {}), *document.get("layers", [])]
+    return sum(int(blob.get("size", 0)) for blob in blobs)
 
 
 def candidate_tags(settings: Settings, stage: str, key: str) -> list[str]:
@@ -157,8 +184,9 @@ def find_image(registries: Registries, settings: Settings, stage: str, key: str)
     api = registries.api(image.api_host)
     for tag in candidate_tags(settings, stage, key):
         manifest = api.get_manifest(image.repository, tag)
-        if manifest is not None and image_key(api, image.repository, manifest) == key:
-            return Found(f"{settings.image}:{tag}", manifest)
+        platform = platform_manifest(api, image.repository, manifest) if manifest else None
+        if manifest and platform and config_key(api, image.repository, platform) == key:
+            return Found(f"{settings.image}:{tag}", manifest, image_size(platform))
     return None
 
 

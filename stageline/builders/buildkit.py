@@ -70,9 +70,11 @@ def buildkit_missing_reason(environ: Mapping[str, str]) -> str | None:
     return buildx_version(environ)[1]
 
 
-def progress_mode(environ: Mapping[str, str]) -> str:
-    """Return the ``--progress`` to read: ``rawjson`` where buildx has it, else ``plain``."""
-    version, _ = buildx_version(environ)
+def progress_mode(version: tuple[int, int] | None) -> str:
+    """Return the ``--progress`` to read: ``rawjson`` where buildx has it, else ``plain``.
+
+    ``version`` is what :func:`buildx_version` returned (the choice of builder asks).
+    """
     return "rawjson" if version is not None and version >= RAWJSON_SINCE else "plain"
 
 

@@ -12,12 +12,7 @@ from dataclasses import dataclass
 from docker import APIClient
 
 from stageline.builders import Builder
-from stageline.builders.buildkit import (
-    INSTALL_HINT,
-    BuildkitBuilder,
-    buildkit_missing_reason,
-    progress_mode,
-)
+from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder, buildx_version, progress_mode
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice
 from stageline.errors import BuilderUnavailableError, PlanError
@@ -27,10 +22,16 @@ from stageline.settings import BUILDERS, Settings
 
 @dataclass(frozen=True)
 class BuilderChoice:
-    """Which builder a run uses, and why."""
+    """Which builder a run uses, and why.
+
+    ``buildx`` is the (major, minor) version of the docker CLI's buildx, asked once while
+    choosing (None where buildx was not asked about or is missing); the BuildKit builder
+    reads its progress by it.
+    """
 
     name: str
     reason: str
+    buildx: tuple[int, int] | None = None
 
 
 def classic_refusal(settings: Settings, plan: Plan) -> str | None:
@@ -59,17 +60,17 @@ def choose_builder(settings: Settings, plan: Plan, requested: str | None = None)
         if needs_buildkit:
             raise BuilderUnavailableError(f"--builder classic: {needs_buildkit}; use BuildKit.")
         return BuilderChoice("classic", "asked for")
-    missing = buildkit_missing_reason(settings.environ)
+    buildx, missing = buildx_version(settings.environ)
     if missing and (wanted == "buildkit" or needs_buildkit):
         why = "--builder buildkit" if wanted == "buildkit" else needs_buildkit
         raise BuilderUnavailableError(f"{why}: {missing}; {INSTALL_HINT}")
     if wanted == "buildkit":
-        return BuilderChoice("buildkit", "asked for")
+        return BuilderChoice("buildkit", "asked for", buildx)
     if needs_buildkit:
-        return BuilderChoice("buildkit", f"auto: {needs_buildkit}")
+        return BuilderChoice("buildkit", f"auto: {needs_buildkit}", buildx)
     if missing:
         return BuilderChoice("classic", f"auto: {missing}")
-    return BuilderChoice("buildkit", "auto: the docker CLI has buildx")
+    return BuilderChoice("buildkit", "auto: the docker CLI has buildx", buildx)
 
 
 def make_builder(
@@ -77,5 +78,5 @@ def make_builder(
 ) -> Builder:
     """Return the builder object for ``choice``."""
     if choice.name == "buildkit":
-        return BuildkitBuilder(client, settings, cache, progress_mode(settings.environ))
+        return BuildkitBuilder(client, settings, cache, progress_mode(choice.buildx))
     return ClassicBuilder(client, settings, cache)

@@ -35,26 +35,53 @@ def repository_of(image: str) -> tuple[str, str]:
     return registry, repository
 
 
+Built = tuple[Path, dict[str, str], TaskRun]
+"""A project made and built for an image: the project, its task settings, the build."""
+
+
+@pytest.fixture
+def build(runner: EmptyRunner, base_images: dict[str, str], tmp_path: Path) -> Callable[..., Built]:
+    """Return ``build(image, *options, directory="project", **settings)``.
+
+    It makes the two-stage project in ``tmp_path / directory`` and runs build-stages (with
+    ``options``) for ``image`` on the runner, branch settings as :func:`task_env` takes them.
+    """
+
+    def make_and_build(
+        image: str, *options: str, directory: str = "project", **settings: str
+    ) -> Built:
+        env = task_env(runner, base_images, image, **settings)
+        project = make_project(tmp_path / directory)
+        return project, env, ok(run_task(project, "build-stages", *options, env=env))
+
+    return make_and_build
+
+
+def stop_registry_when(
+    service: LoopbackRegistry,
+    project: Path,
+    task: str,
+    env: dict[str, str],
+    when: Callable[[str], bool],
+) -> tuple[TaskRun, bool]:
+    """Run ``task`` and stop ``service`` at its first output line ``when`` holds for.
+
+    Returns the finished run and whether the registry was stopped.
+    """
+    return run_task_until(project, task, env=env, when=when, then=lambda _: service.stop())
+
+
 def test_registry_stopped_mid_push_fails_naming_it_and_the_rerun_leaves_whole_tags(
-    runner: EmptyRunner,
-    registry: Callable[..., LoopbackRegistry],
-    base_images: dict[str, str],
-    tmp_path: Path,
+    registry: Callable[..., LoopbackRegistry], build: Callable[..., Built]
 ) -> None:
     # A registry of its own with no layers yet: the first stage's base layer (about
     # 160 MB) is still uploading when its small layer shows as pushed.
     service = registry()
     image = f"{service.address}/faults/push"
-    env = task_env(runner, base_images, image, STAGELINE_PUSH_RETRIES="2")
-    project = make_project(tmp_path / "project")
-    ok(run_task(project, "build-stages", env=env))
+    project, env, _ = build(image, STAGELINE_PUSH_RETRIES="2")
 
-    push, stopped = run_task_until(
-        project,
-        "push-stages",
-        env=env,
-        when=lambda line: line.endswith(": pushed"),
-        then=lambda _: service.stop(),
+    push, stopped = stop_registry_when(
+        service, project, "push-stages", env, when=lambda line: line.endswith(": pushed")
     )
     assert stopped, f"no layer was pushed:\n{push.output[-3000:]}"
     assert_clean_failure(push, f"registry {service.address}", "after 3 attempts", "rerun")
@@ -69,28 +96,19 @@ def test_registry_stopped_mid_push_fails_naming_it_and_the_rerun_leaves_whole_ta
 
 
 def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
-    runner: EmptyRunner,
-    registry: Callable[..., LoopbackRegistry],
-    base_images: dict[str, str],
-    tmp_path: Path,
+    runner: EmptyRunner, registry: Callable[..., LoopbackRegistry], build: Callable[..., Built]
 ) -> None:
     service = registry()  # its own: this test stops it
     image = f"{service.address}/faults/pull"
-    env = task_env(runner, base_images, image)
-    project = make_project(tmp_path / "project")
-    ok(run_task(project, "build-stages", env=env))
+    project, env, _ = build(image)
     ok(run_task(project, "push-stages", env=env))
     runner.purge()  # an empty runner: everything must come from the registry
     # A change to what the final stage copies: it must be built, so its sources are pulled
     # (an unchanged project reuses every stage and pulls nothing).
     (project / "hello.txt").write_text(f"changed {uuid.uuid4().hex}\n")
 
-    pull, stopped = run_task_until(
-        project,
-        "pull-stages",
-        env=env,
-        when=lambda line: line.startswith("==> pull "),
-        then=lambda _: service.stop(),
+    pull, stopped = stop_registry_when(
+        service, project, "pull-stages", env, when=lambda line: line.startswith("==> pull ")
     )
     assert stopped
     assert pull.returncode == 0, pull.output[-3000:]
@@ -108,23 +126,18 @@ def test_registry_stopped_during_pull_warns_and_the_cold_build_is_still_right(
 
 
 def test_a_daemon_restart_between_build_and_push_does_not_break_the_push(
-    runner: EmptyRunner,
-    shared: LoopbackRegistry,
-    base_images: dict[str, str],
-    tmp_path: Path,
+    runner: EmptyRunner, shared: LoopbackRegistry, build: Callable[..., Built], tmp_path: Path
 ) -> None:
     image = f"{shared.address}/faults/restart"
-    env = task_env(runner, base_images, image)
-    project = make_project(tmp_path / "project")
     report = tmp_path / "report.json"
-    build = ok(run_task(project, "build-stages", "--report", str(report), env=env))
+    project, env, built = build(image, "--report", str(report))
 
     runner.restart()
 
     ok(run_task(project, "push-stages", env=env))
     registry_address, repository = repository_of(image)
     assert whole_tags(registry_address, repository) == DEFAULT_TAGS
-    final_id = build.report(report)["stages"][-1]["image_id"]
+    final_id = built.report(report)["stages"][-1]["image_id"]
     assert final_id in image_ids(registry_address, repository, "final")
 
 
@@ -132,13 +145,12 @@ def test_two_branches_building_at_once_keep_their_own_tags_and_the_default_ones(
     runner: EmptyRunner,
     shared: LoopbackRegistry,
     base_images: dict[str, str],
+    build: Callable[..., Built],
     tmp_path: Path,
 ) -> None:
     image = f"{shared.address}/faults/branches"
     registry_address, repository = repository_of(image)
-    main = make_project(tmp_path / "main")
-    main_env = task_env(runner, base_images, image)
-    ok(run_task(main, "build-stages", env=main_env))
+    main, main_env, _ = build(image, directory="main")
     ok(run_task(main, "push-stages", env=main_env))
     before = {tag: manifest_digest(registry_address, repository, tag) for tag in DEFAULT_TAGS}
 

@@ -7,6 +7,7 @@ Where an action takes an engine client, it gets the recorded streams (see replay
 from __future__ import annotations
 
 import io
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -21,14 +22,15 @@ from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder
 from stageline.builders.choice import BuilderChoice
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice
-from stageline.console import Output
+from stageline.console import Output, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuilderUnavailableError, PlanError
 from stageline.plan import Plan, make_plan
 from stageline.registry import PullOutcome, PushOutcome
-from stageline.reuse import Found, Registries, Reuse
+from stageline.report import BuildReport
+from stageline.reuse import Found, Registries, Reuse, find_image, image_size
 from stageline.settings import Secret, Settings
 from tests.stageline.replay import (
     CLASSIC_DOCKERFILE,
@@ -36,6 +38,7 @@ from tests.stageline.replay import (
     INDEX_TYPE,
     FakeEngine,
     FakeRegistry,
+    build_node_registry,
     fake_docker,
     recorded,
     recorded_manifest,
@@ -54,6 +57,8 @@ BUILDX = "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"
 CLASSIC = BuilderChoice("classic", "asked for")
 IMAGES = CacheChoice("images", "the classic builder reads the pulled stage images")
 REGISTRY = CacheChoice("registry", "BuildKit on the containerd image store")
+# The content key label of the recorded build-node image (streams/registry-build-node-*).
+RECORDED_KEY = "sha256:c47244810f2610c1903e1940efcb58b2e72afd33aa50b6e8e198c23ebadf8c18"
 
 
 def settings(ref: str = "feature-x", **overrides: object) -> Settings:
@@ -233,7 +238,7 @@ def reused_base() -> Reuse:
     image = recorded_manifest("registry-build-node-manifest.json", IMAGE_TYPE)
     return Reuse(
         keys={"base": "sha256:1111", "app": "sha256:2222"},
-        found={"base": Found(f"{IMAGE}:base", image)},
+        found={"base": Found(f"{IMAGE}:base", image, image_size(image))},
     )
 
 
@@ -256,8 +261,26 @@ def test_a_reused_stage_is_reported_with_the_registry_image_s_size() -> None:
     assert result.outcome == "reused"
     assert result.reused_from == f"{IMAGE}:base"
     assert (result.key, result.image_id) == ("sha256:1111", image.digest)
-    assert result.size_bytes == sum(layer["size"] for layer in image.document["layers"]) > 0
+    assert result.size_bytes == reused_base().found["base"].size_bytes > 0
     assert (result.steps, result.seconds) == (0, 0.0)
+
+
+def test_a_stage_reused_from_an_index_shows_its_amd64_image_s_size_in_the_summary() -> None:
+    chosen = settings()
+    registries = Registries(chosen)
+    registry = build_node_registry("group/app", "base")  # an index, as BuildKit pushes
+    registries.clients["localhost:5000"] = registry  # type: ignore[assignment]
+    found = find_image(registries, chosen, "base", RECORDED_KEY)
+    assert found is not None
+    assert found.manifest.is_index
+    reuse = Reuse(keys={"base": RECORDED_KEY}, found={"base": found})
+    result = actions.reused_result("base", [f"{IMAGE}:base--feature-x"], reuse)
+    assert result.image_id == found.manifest.digest  # the index, as the tags copy it
+    assert result.size_bytes == 142_712_743  # the amd64 image's config and layers
+    output, stream = plain()
+    print_summary(output, BuildReport(IMAGE, "feature-x", "buildkit", stages=[result]))
+    rows = [line.split() for line in stream.getvalue().splitlines()]
+    assert ["base", "reused", "-", "0.0", "142.7", "MB"] in rows, stream.getvalue()
 
 
 def test_pulled_and_pushed_bytes_are_counted_per_stage() -> None:
@@ -373,14 +396,40 @@ def test_promote_merged_names_each_stage_s_image_by_its_key() -> None:
 
 def test_the_builder_made_reads_the_progress_its_buildx_prints(tmp_path: Path) -> None:
     chosen = settings(environ=fake_docker(tmp_path, BUILDX), build_network="host")
-    buildkit = BuilderChoice("buildkit", "asked for")
+    buildkit = BuilderChoice("buildkit", "asked for", (0, 13))
     made = builder_choice.make_builder(buildkit, chosen, FakeEngine(), REGISTRY)
     assert isinstance(made, BuildkitBuilder)
     assert made.progress == "rawjson"
+    old_buildx = BuilderChoice("buildkit", "asked for", (0, 12))
+    assert builder_choice.make_builder(old_buildx, chosen, FakeEngine(), REGISTRY).progress == (
+        "plain"
+    )
     no_cache = CacheChoice("none", "the containerd image store")
     classic = builder_choice.make_builder(CLASSIC, chosen, FakeEngine(), no_cache)
     assert isinstance(classic, ClassicBuilder)
     assert (classic.cache, classic.settings.build_network) == (no_cache, "host")
+
+
+@pytest.mark.parametrize("requested", [None, "buildkit"])
+def test_buildx_version_runs_once_to_choose_and_make_the_builder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requested: str | None
+) -> None:
+    chosen = settings(environ=fake_docker(tmp_path, BUILDX))
+    run = subprocess.run
+    asked: list[list[str]] = []
+
+    def counting_run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        if args[1:] == ["buildx", "version"]:
+            asked.append(args)
+        return run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", counting_run)
+    choice = builder_choice.choose_builder(chosen, plan_of(chosen), requested)
+    made = builder_choice.make_builder(choice, chosen, FakeEngine(), REGISTRY)
+    assert (choice.name, choice.buildx) == ("buildkit", (0, 13))
+    assert isinstance(made, BuildkitBuilder)
+    assert made.progress == "rawjson"
+    assert len(asked) == 1, asked
 
 
 def test_without_an_engine_the_cache_is_chosen_from_the_builder_alone(tmp_path: Path) -> None:

@@ -84,14 +84,15 @@ def test_the_progress_read_follows_the_buildx_version(
 ) -> None:
     environ = fake_docker(tmp_path, printed)
     assert buildx_version(environ) == (version, None)
-    assert progress_mode(environ) == mode
+    assert progress_mode(version) == mode
 
 
 def test_without_buildx_the_reason_says_which_part_is_missing(tmp_path: Path) -> None:
     assert buildkit_missing_reason({"PATH": str(tmp_path)}) == "the docker CLI is not on PATH"
     no_plugin = fake_docker(tmp_path, None)
     assert buildkit_missing_reason(no_plugin) == "the docker CLI has no buildx plugin"
-    assert progress_mode(no_plugin) == "plain"
+    assert buildx_version(no_plugin)[0] is None
+    assert progress_mode(None) == "plain"
 
 
 def test_a_stage_build_reads_its_cache_writes_registry_cache_and_tags() -> None:

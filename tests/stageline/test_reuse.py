@@ -31,6 +31,7 @@ from stageline.reuse import (
     find_image,
     find_reusable,
     image_key,
+    image_size,
     key_tag,
     reuse_rule,
     write_tags,
@@ -158,6 +159,23 @@ def test_a_branch_finds_the_default_branch_s_image_with_the_key() -> None:
     assert found.ref == f"{IMAGE}:build-node"
     assert found.manifest.is_index
     assert find_image(made, made.settings, "build-node", "sha256:other") is None
+
+
+def test_a_found_image_s_size_is_its_platform_image_s_config_and_layers() -> None:
+    registry = build_node_registry(REPOSITORY, "build-node")
+    made = registries(registry, settings())
+    image = recorded_manifest("registry-build-node-manifest.json", IMAGE_TYPE)
+    blobs = [image.document["config"], *image.document["layers"]]
+    assert image_size(image) == sum(blob["size"] for blob in blobs) == 142_712_743
+    under_index = find_image(made, made.settings, "build-node", KEY)
+    assert under_index is not None
+    assert under_index.manifest.is_index
+    assert under_index.size_bytes == image_size(image)  # the amd64 entry's, fetched by digest
+    registry.manifests[REPOSITORY, "build-node"] = image  # the image manifest under the tag
+    alone = find_image(made, made.settings, "build-node", KEY)
+    assert alone is not None
+    assert not alone.manifest.is_index
+    assert alone.size_bytes == image_size(image)
 
 
 def test_tags_are_copied_inside_the_registry_unless_they_have_the_image(tmp_path: Path) -> None:

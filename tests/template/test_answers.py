@@ -11,6 +11,18 @@ from tests.template.conftest import ACME, answers_args, copier
 pytestmark = pytest.mark.template
 
 
+def copy_args(template: Path, destination: Path, answers: dict[str, str]) -> list[str]:
+    """Return copier's arguments that copy ``template`` to ``destination`` with ``answers``."""
+    return [
+        "copy",
+        "--trust",
+        "--defaults",
+        *answers_args(answers),
+        str(template),
+        str(destination),
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
@@ -33,15 +45,7 @@ def test_bad_answer_is_refused(
     destination = tmp_path / "project"
     answers = {**ACME, name: value}
     result = copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        *answers_args(answers),
-        str(template_repo),
-        str(destination),
-        cwd=tmp_path,
-        env=environ,
-        check=False,
+        *copy_args(template_repo, destination, answers), cwd=tmp_path, env=environ, check=False
     )
     assert result.returncode != 0, f"copier accepted {name}={value!r}:\n{result.output[-2000:]}"
     # copier 9 prints a traceback for an answer given with --data (asked interactively, it
@@ -57,16 +61,7 @@ def test_slug_defaults_from_the_name(
     template_repo: Path, environ: dict[str, str], tmp_path: Path
 ) -> None:
     answers = {"project_name": "Acme Shop 2"}
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        *answers_args(answers),
-        str(template_repo),
-        str(tmp_path / "p"),
-        cwd=tmp_path,
-        env=environ,
-    )
+    copier(*copy_args(template_repo, tmp_path / "p", answers), cwd=tmp_path, env=environ)
     pyproject = (tmp_path / "p/pyproject.toml").read_text()
     assert '\nimage = "acme_shop_2"\n' in pyproject, "the image defaults to the slug"
     assert '\ndefault-branch = "main"\n' in pyproject
