@@ -46,7 +46,7 @@ DEFAULT_VARIANTS = ("buildkit", *HAND_WRITTEN_VARIANTS)
 DEFAULT_BRANCH = "main"
 PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
 # The project's stages in Dockerfile order: the order in which steps are reported.
-STAGE_ORDER = ("build-python", "build-node", "production")
+STAGE_ORDER = ("build-python", "build-node", "assets", "production")
 # A line the shell pipelines print before each `docker build`.
 BUILD_MARKER = "==> build "
 STEPS = ("pull", "build", "push")

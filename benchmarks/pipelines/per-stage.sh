@@ -16,7 +16,7 @@
 # PYTHON_IMAGE, NODE_IMAGE, DOCKER_HOST.
 set -euo pipefail
 
-STAGES=(build-python build-node production)   # in Dockerfile order; the last is the image
+STAGES=(build-python build-node assets production)   # in Dockerfile order; the last is the image
 FINAL=production
 
 own_tag() {  # the tag this ref writes for stage $1

@@ -20,7 +20,7 @@ Runner = Callable[..., tuple[int, str]]
 
 
 def test_stages_are_named_and_ordered(production_image: ProductionImage) -> None:
-    assert list(production_image.stages) == ["build-python", "build-node", "production"]
+    assert list(production_image.stages) == ["build-python", "build-node", "assets", "production"]
 
 
 def test_image_has_no_build_tools_or_private_files(

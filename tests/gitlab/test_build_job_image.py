@@ -115,5 +115,5 @@ def test_the_build_job_runs_in_its_image_with_buildkit(
     assert "github.com/docker/buildx" in log  # `docker buildx version`, from the image
     registry, repository = image.split("/", 1)
     assert registry_tags(registry, repository) == {
-        "build-python", "build-node", "production", SHA, "latest"
+        "build-python", "build-node", "assets", "production", SHA, "latest"
     }  # fmt: skip

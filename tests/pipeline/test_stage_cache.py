@@ -28,13 +28,13 @@ from testing.checks import require
 from testing.daemons import negotiated_api, own_daemon
 from testing.network import Bridge
 from testing.projects import copy_project
-from testing.registries import manifest_digest, registry_tags
+from testing.registries import image_manifests, manifest_digest, registry_tags
 from testing.runners import EmptyRunner
 from testing.task_runner import TaskRun, ok, run_task
 
 pytestmark = pytest.mark.docker
 
-STAGES = ["build-python", "build-node", "production"]
+STAGES = ["build-python", "build-node", "assets", "production"]
 DEFAULT_SHA = "1111aaaa"
 # Instructions that only change the image config: BuildKit shows no step for them.
 METADATA = ("ENV", "ARG", "LABEL", "USER", "EXPOSE", "CMD", "ENTRYPOINT", "STOPSIGNAL")
@@ -80,6 +80,13 @@ def steps_before(project: Path, builder: str, stage: str, marker: str) -> int:
         if builder == "classic" or instruction.cmd not in METADATA:
             count += 1
     raise AssertionError(f"no step with {marker!r} in stage {stage}")
+
+
+def stage_layers(image: str, stage: str) -> set[str]:
+    """Return the layer blobs the registry lists for ``image:stage`` (every manifest of it)."""
+    registry, repository = image.split("/", 1)
+    documents = image_manifests(registry, repository, stage)
+    return {layer["digest"] for document in documents for layer in document.get("layers", [])}
 
 
 def layers_of(runner: EmptyRunner, image_id: str) -> list[str]:
@@ -275,15 +282,24 @@ def test_an_assets_change_reruns_build_node_from_the_assets_copy_only(
     assert stages["build-node"]["key"] != before["build-node"]["key"]
 
 
-def test_a_requirements_change_reuses_build_node(cold: Cold, tmp_path: Path) -> None:
+def test_a_requirements_change_reuses_the_bundle_without_fetching_node(
+    cold: Cold, tmp_path: Path
+) -> None:
     full_scenarios_only(cold)
     project = shutil.copytree(cold.project, tmp_path / "project")
     with (project / "requirements" / "production.txt").open("a") as handle:
         handle.write("# a requirements-only change\n")
+    log = RegistryLog()
     _, report = build_on_empty_runner(project, cold.runner, cold.env(), tmp_path / "r.json")
-    assert reused(report) == {"build-node"}
+    assert reused(report) == {"build-node", "assets"}
     assert_reused_from_registry(cold, report, "build-node")
+    assert_reused_from_registry(cold, report, "assets")
     assert by_stage(report)["build-python"]["outcome"] == "built"
+    # production copies the bundle from the small assets stage: Node's layers stay put.
+    node_only = stage_layers(cold.image, "build-node") - stage_layers(cold.image, "assets")
+    downloaded, _ = log.layer_traffic(cold.image)
+    assert node_only
+    assert node_only.isdisjoint(downloaded), "a requirements change fetched build-node's layers"
 
 
 def test_a_branch_reuses_the_default_images_and_writes_only_its_own_tags(

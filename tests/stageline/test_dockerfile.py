@@ -15,12 +15,12 @@ def graph_of(text: str, **build_args: str):  # type: ignore[no-untyped-def]
     return stage_graph(parse_dockerfile(text), build_args)
 
 
-def test_the_projects_dockerfile_has_its_stages_and_production_needs_two() -> None:
+def test_the_projects_dockerfile_has_its_stages_and_production_needs_three() -> None:
     dockerfile = read_dockerfile(ROOT / "Dockerfile")
-    assert dockerfile.stage_names[:3] == ["build-python", "build-node", "production"]
+    assert dockerfile.stage_names[:4] == ["build-python", "build-node", "assets", "production"]
     assert {arg.name for arg in dockerfile.global_args} >= {"PYTHON_IMAGE", "NODE_IMAGE"}
     graph = stage_graph(dockerfile, {})
-    assert graph.ancestors("production") == ["build-python", "build-node", "production"]
+    assert graph.ancestors("production") == ["build-python", "build-node", "assets", "production"]
 
 
 def test_unnamed_stages_take_buildkits_names_and_index_references_resolve() -> None:
