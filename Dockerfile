@@ -49,9 +49,9 @@ COPY assets/ ./assets/
 RUN npm run build
 
 # ---------------------------------------------------------------------------
-# assets: the built bundle alone, on an empty base (a single small layer).
+# assets: the built bundle alone, on an empty base (one layer of a few kB).
 # production copies from here rather than from build-node: when the bundle is
-# cached, production's copy needs this 1.5 MB layer, not Node and node_modules
+# cached, production's copy needs this layer, not Node and node_modules
 # unpacked from the registry.
 FROM scratch AS assets
 
