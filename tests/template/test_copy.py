@@ -225,7 +225,7 @@ def test_invoke_plan_shows_the_users_image(acme_project: Path, environ: dict[str
     env = {"GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
     plan = ok(run_task(acme_project, "plan", env=env))
     assert f"plan for {ACME['image']} on trunk (default branch)" in plan.output
-    for stage in ("build-python", "build-node", "production", "latest"):
+    for stage in ("build-python", "build-node", "assets", "production", "latest"):
         assert f"{ACME['image']}:{stage}" in plan.output
 
 

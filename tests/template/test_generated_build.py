@@ -24,7 +24,7 @@ from tests.template.conftest import ACME, start_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.template]
 
-STAGES = ["build-python", "build-node", "production"]
+STAGES = ["build-python", "build-node", "assets", "production"]
 
 
 @pytest.fixture
