@@ -29,7 +29,7 @@ from testing.daemons import negotiated_api, own_daemon
 from testing.network import Bridge
 from testing.projects import copy_project
 from testing.registries import image_manifests, manifest_digest, registry_tags
-from testing.runners import EmptyRunner
+from testing.runners import EmptyRunner, task_env
 from testing.task_runner import TaskRun, ok, run_task
 
 pytestmark = pytest.mark.docker
@@ -197,16 +197,7 @@ def cold_build(
     project = copy_project(tmp_path_factory.mktemp("cold") / "project")
 
     def env(ref: str = "main", sha: str = DEFAULT_SHA) -> dict[str, str]:
-        return {
-            "DOCKER_HOST": runner.docker_host,
-            "STAGELINE_BUILD_NETWORK": "host",
-            "CI_REGISTRY_IMAGE": image_name,
-            "CI_COMMIT_REF_SLUG": ref,
-            "CI_DEFAULT_BRANCH": "main",
-            "CI_COMMIT_SHORT_SHA": sha,
-            "STAGELINE_BUILDER": builder,
-            **base_images,
-        }
+        return task_env(runner, base_images, image_name, ref=ref, sha=sha, builder=builder)
 
     runner.purge()
     pull = ok(run_task(project, "pull-stages", env=env()))
