@@ -13,43 +13,31 @@ from shutil import which
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-# `nox` runs every test session. Those that need a Docker engine, a registry, a browser or
-# gitlab-ci-local skip with a message when those are missing (and fail when CI is set).
-nox.options.sessions = [
-    "lint",
-    "typecheck",
-    "tests",
-    "js",
-    "docker",
-    "e2e",
-    "gitlab",
-    "template",
-    "faults",
-]
+# `nox` runs every test session of the app.
+nox.options.sessions = ["lint", "typecheck", "tests", "js"]
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).resolve().parent
 REQUIREMENTS = "requirements/local.txt"
-TEST_DIRS = ("tests/web", "tests/stageline", "tests/tooling")
-# Suites that need an engine or registries; the `tests` session runs those of their tests
-# marked daemon_free (bad input, a missing daemon or buildx: they stop before Docker).
-DAEMON_FREE_IN = ("tests/pipeline", "tests/faults")
+TEST_DIRS = ("tests/web",)
 # The pipeline on a laptop: .gitlab-ci.yml with the services replaced (nox -s ci_local).
 GITLAB_CI_LOCAL_FILE = ".gitlab-ci-local.yml"
 # The lint session's checks as git hooks (`pre-commit install`).
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 
-
 # The template's pin of the optional sentry-sdk (copier's `sentry` question), which
 # config/sentry.py needs; a project has it in requirements/production.txt, or not at all.
 SENTRY_REQUIREMENTS = "requirements/sentry.txt"
+# Installed with the requirements, before the index is asked: empty in a project, which
+# takes `stageline` from the index (requirements/build.txt pins it).
+LOCAL_PACKAGES: list[str] = []
 
 
 def install_requirements(session: nox.Session, *extra: str) -> None:
     """Install the pinned development requirements (and ``extra`` files that exist)."""
     files = [REQUIREMENTS, *existing_paths(list(extra))]
-    session.install(*[arg for name in files for arg in ("-r", name)])
+    session.install(*LOCAL_PACKAGES, *[arg for name in files for arg in ("-r", name)])
 
 
 def build_front_end(session: nox.Session) -> None:
@@ -95,18 +83,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """Type-check config/, core/, users/, stageline/, testing/, tasks.py and noxfile.py (mypy)."""
+    """Type-check config/, core/, users/, manage.py, tasks.py and noxfile.py (mypy strict)."""
     install_requirements(session, SENTRY_REQUIREMENTS)
     session.run("mypy", *mypy_files())
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the Django, build-library and daemon-free task tests (PostgreSQL if DATABASE_URL)."""
+    """Run the Django app's tests (on PostgreSQL when DATABASE_URL is set, else SQLite)."""
     install_requirements(session)
-    paths = existing_paths([*TEST_DIRS, *DAEMON_FREE_IN])
-    selected = "daemon_free or not (docker or faults)"
-    session.run("pytest", *paths, "-m", selected, *session.posargs)
+    session.run("pytest", *TEST_DIRS, *session.posargs)
 
 
 @nox.session(venv_backend="none")
@@ -122,23 +108,6 @@ def serve(session: nox.Session) -> None:
     build_front_end(session)
     session.run("python", "manage.py", "migrate", "--no-input")
     session.run("python", "manage.py", "runserver", *(session.posargs or ["127.0.0.1:8000"]))
-
-
-# Without a Docker engine (or Chromium) the tests of these two sessions skip with a
-# message, or fail when CI is set (testing/checks.py's `require`).
-@nox.session
-def docker(session: nox.Session) -> None:
-    """Test the image and the stage cache on a real engine and registry; print the size."""
-    install_requirements(session)
-    suites = existing_paths(["tests/docker", "tests/pipeline", "tests/template"])
-    session.run("pytest", *suites, "-m", "docker and not faults", *session.posargs)
-
-
-@nox.session
-def e2e(session: nox.Session) -> None:
-    """Drive the production container and the local dev stack in headless Chromium."""
-    install_requirements(session)
-    session.run("pytest", "tests/e2e", "-m", "e2e", *session.posargs)
 
 
 # What gitlab-ci-local or .gitlab-ci.yml would otherwise set for the jobs, and this
@@ -199,43 +168,42 @@ def ci_local(session: nox.Session) -> None:
     )
 
 
+# >>> template-only: the template's own sessions. copier cuts from this line to the end of
+# the file (noxfile.py.jinja), so a project's noxfile has the app's sessions only.
+# They test the template with the stageline package of this repository (package/), whose
+# own sessions are in package/noxfile.py. The harness (package/testing/) is loaded as a
+# pytest plugin. Without an engine, registry or browser their tests skip (fail with CI set).
+LOCAL_PACKAGES.append("./package[invoke]")
+TEMPLATE_REQUIREMENTS = "requirements/template.txt"
+nox.options.sessions += ["template", "image", "e2e", "gitlab"]
+
+
+def run_template_tests(session: nox.Session, *args: str) -> None:
+    """Run pytest with the harness plugin from package/testing/."""
+    install_requirements(session, TEMPLATE_REQUIREMENTS, SENTRY_REQUIREMENTS)
+    harness = {"PYTHONPATH": str(ROOT / "package")}
+    session.run("pytest", "-p", "testing.fixtures", *args, *session.posargs, env=harness)
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """Start projects from the copier template and test them: names, size, lint, update."""
+    run_template_tests(session, "tests/template", "tests/tooling", "-m", "not docker")
+
+
+@nox.session
+def image(session: nox.Session) -> None:
+    """Build the template's image on a real engine; a generated project's build job too."""
+    run_template_tests(session, "tests/docker", "tests/template", "-m", "docker")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Drive the production container and the local dev stack in headless Chromium."""
+    run_template_tests(session, "tests/e2e", "-m", "e2e")
+
+
 @nox.session
 def gitlab(session: nox.Session) -> None:
     """Run the pipeline's jobs through gitlab-ci-local and a build against a TLS daemon."""
-    install_requirements(session)
-    session.run("pytest", "tests/gitlab", "-m", "docker", *session.posargs)
-
-
-# tests/template is the template's test of itself: copier leaves it out of a new project,
-# where this session then has nothing to run. The generated project's Docker build test
-# (tests/template/test_generated_build.py, marked docker) belongs to the docker session.
-@nox.session
-def template(session: nox.Session) -> None:
-    """Start a project from the copier template and test it: names, lint, tests, update."""
-    if not (ROOT / "tests" / "template").is_dir():
-        session.skip("no tests/template here: this project was made from the template")
-    install_requirements(session, SENTRY_REQUIREMENTS)
-    session.run("pytest", "tests/template", "-m", "template and not docker", *session.posargs)
-
-
-# The benchmark of the stage cache against the single-stage build it replaces, on an
-# empty-cache runner daemon. Needs root, dockerd and `source .ci/env`. `-- --short` is CI's
-# quick proof that it still works (results in reports/bench/). The template's own tool:
-# a project started from it has no benchmarks/.
-@nox.session
-def bench(session: nox.Session) -> None:
-    """Benchmark the stage cache against the single-stage baseline (benchmarks/results/)."""
-    if not (ROOT / "benchmarks").is_dir():
-        session.skip("no benchmarks/ here: this project was made from the template")
-    session.install("-r", "requirements/bench.txt")
-    session.run("pytest", "tests/bench", "-q")  # the measures, before spending minutes
-    session.run("python", "-m", "benchmarks", *session.posargs)
-
-
-# Needs root, dockerd, docker-registry and the loopback mirror (.ci/start-services,
-# .ci/build-base-images, `source .ci/env`): without them the tests skip, or fail with CI set.
-@nox.session
-def faults(session: nox.Session) -> None:
-    """Stop registries and the daemon mid-task, feed bad input and hunt for leaked secrets."""
-    install_requirements(session)
-    session.run("pytest", "tests/faults", "-m", "faults", *session.posargs)
+    run_template_tests(session, "tests/gitlab", "-m", "docker")

@@ -4,8 +4,9 @@ Every reader raises ``ImproperlyConfigured`` with a message of the form
 ``NAME <what is wrong>; expected <what is allowed>``; ``manage.py`` and ``config.wsgi``
 print it as ``error: <message>`` and exit 1. An empty value counts as unset.
 
-``.env`` is read by the same strict reader as the build tasks' (stageline/dotenv_file.py),
-so a malformed line stops both with the same message.
+``.env`` is read strictly: python-dotenv's own loader only warns about a line it cannot
+parse and drops it (a dropped ``DJANGO_SECRET_KEY`` fails much later and obscurely), so a
+malformed line stops start-up with one message naming the line, never echoing it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-
-from stageline.dotenv_file import DotenvError, load_dotenv_into
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -33,10 +34,19 @@ def load_env_file(base_dir: Path = BASE_DIR) -> None:
 
     Raises ``ImproperlyConfigured`` for a line it cannot parse (named, never echoed).
     """
-    try:
-        load_dotenv_into(base_dir / ".env")
-    except DotenvError as exc:
-        raise ImproperlyConfigured(str(exc)) from None
+    path = base_dir / ".env"
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise ImproperlyConfigured(
+                    f"{path.name} line {binding.original.line}: cannot parse it; "
+                    "write NAME=value (quote values with spaces or #), or delete the line."
+                )
+    for name, value in dotenv_values(path, interpolate=False).items():
+        if value is not None:
+            os.environ.setdefault(name, value)
 
 
 def _raw(name: str) -> str | None:

@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import secrets
-import shutil
 import subprocess
 import tarfile
 import urllib.request
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from testing.private_index import PrivateIndex, write_wheel
-from testing.projects import REPO_ROOT
+from testing.projects import write_tasks
 from testing.registries import MANIFEST_TYPES
 from testing.task_runner import TaskRun, assert_clean_failure, ok, run_task
 
@@ -67,8 +66,7 @@ def build(
     image = image_name
     project = tmp_path_factory.mktemp("secrets") / "project"
     project.mkdir()
-    shutil.copy(REPO_ROOT / "tasks.py", project)
-    shutil.copytree(REPO_ROOT / "stageline", project / "stageline")
+    write_tasks(project)
     (project / "Dockerfile").write_text(DOCKERFILE)
     (project / "pyproject.toml").write_text(
         f'[tool.stageline]\nimage = "{image}"\nbuild-args = ["BASE"]\nsecrets = ["PIP_INDEX_URL"]\n'

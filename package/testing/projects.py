@@ -12,7 +12,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The template's working project, at the root of this repository: the Django app the
+# pipeline tests and the benchmark build.
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2]
 # Names left out wherever they occur in the tree.
 LOCAL_STATE = (
     ".git",
@@ -32,7 +34,18 @@ LOCAL_STATE = (
     "staticfiles",
     "reports",
     "results",
+    # The package and the docs site are not part of the project the tests build.
+    "package",
+    "docs",
 )
+# What a project's tasks.py needs: the collection of the installed package.
+TASKS_PY = """\
+from pathlib import Path
+
+from stageline.tasks import collection
+
+namespace = collection(Path(__file__).resolve().parent)
+"""
 TINY_DOCKERFILE = """\
 ARG PYTHON_IMAGE=python:3.13-slim
 FROM ${PYTHON_IMAGE} AS base
@@ -43,19 +56,21 @@ COPY hello.txt /hello.txt
 
 
 def copy_project(destination: Path) -> Path:
-    """Copy this checkout (uncommitted changes included) without LOCAL_STATE."""
+    """Copy the template's project (uncommitted changes included) without LOCAL_STATE."""
     ignore = shutil.ignore_patterns(*LOCAL_STATE)
-    shutil.copytree(REPO_ROOT, destination, ignore=ignore, symlinks=True)
+    shutil.copytree(TEMPLATE_ROOT, destination, ignore=ignore, symlinks=True)
     return destination
 
 
+def write_tasks(root: Path) -> None:
+    """Write the tasks.py a project adopting Stageline writes: the installed collection."""
+    (root / "tasks.py").write_text(TASKS_PY)
+
+
 def make_project(root: Path, dockerfile: str = TINY_DOCKERFILE) -> Path:
-    """Write a tiny project that uses the real tasks and library."""
+    """Write a tiny project whose tasks.py uses the installed collection."""
     root.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "tasks.py", root / "tasks.py")
-    shutil.copytree(
-        REPO_ROOT / "stageline", root / "stageline", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    write_tasks(root)
     (root / "pyproject.toml").write_text('[tool.stageline]\nimage = "tiny-app"\n')
     (root / "Dockerfile").write_text(dockerfile)
     (root / "hello.txt").write_text(f"hello {uuid.uuid4().hex}\n")

@@ -29,8 +29,11 @@ from benchmarks.results import cold_reference, runs_from_json, write_results
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
 from testing.daemons import engine_available, is_root
 from testing.network import BENCHMARK_REGISTRY_PORT, BRIDGES
-from testing.projects import REPO_ROOT, copy_project
+from testing.projects import copy_project
 from testing.runners import EmptyRunner
+
+# This package's folder: the results (benchmarks/results/) and reports (reports/) live here.
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 # Short mode (CI's proof that the benchmark still works, one repetition): the cold and
 # no-change runs of the baseline and of Stageline with BuildKit, and Stageline's merge with
@@ -256,7 +259,7 @@ def prepare(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, s
 def run(args: argparse.Namespace) -> Path:
     """Run every repetition and write the results; return the output folder."""
     plan, base_images = prepare(args)
-    output = args.output or REPO_ROOT / ("reports/bench" if args.short else "benchmarks/results")
+    output = args.output or PACKAGE_ROOT / ("reports/bench" if args.short else "benchmarks/results")
     run_id = uuid.uuid4().hex[:8]
     work = Path("/tmp") / f"stageline-bench-{run_id}"
     registry = BenchRegistry(work / "registry", args.port)

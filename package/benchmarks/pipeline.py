@@ -45,6 +45,8 @@ VARIANTS = STAGELINE_VARIANTS + HAND_WRITTEN_VARIANTS
 DEFAULT_VARIANTS = ("buildkit", *HAND_WRITTEN_VARIANTS)
 DEFAULT_BRANCH = "main"
 PIPELINES_DIR = Path(__file__).resolve().parent / "pipelines"
+# The single-stage build, outside the project it builds (an absolute -f path).
+BASELINE_DOCKERFILE = Path(__file__).resolve().parent / "baseline" / "Dockerfile"
 # The project's stages in Dockerfile order: the order in which steps are reported.
 STAGE_ORDER = ("build-python", "build-node", "assets", "production")
 # A line the shell pipelines print before each `docker build`.
@@ -57,12 +59,12 @@ class ShellPipeline:
     """A hand-written pipeline: its script and what it builds."""
 
     script: str  # in benchmarks/pipelines/
-    dockerfile: str  # in the project
+    dockerfile: str  # in the project, or absolute
     target: str = ""  # empty: the Dockerfile's last stage
 
 
 SHELL_PIPELINES = {
-    "baseline": ShellPipeline("latest.sh", "benchmarks/baseline/Dockerfile"),
+    "baseline": ShellPipeline("latest.sh", str(BASELINE_DOCKERFILE)),
     "multistage-latest": ShellPipeline("latest.sh", "Dockerfile", "production"),
     "per-stage-shell": ShellPipeline("per-stage.sh", "Dockerfile", "production"),
 }

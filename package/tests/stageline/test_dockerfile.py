@@ -8,7 +8,7 @@ from stageline.dockerfile import parse_dockerfile, read_dockerfile, stage_graph
 from stageline.dockerfile.rewrite import engine_dockerfile
 from stageline.errors import DockerfileError, PlanError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]  # the template's project
 
 
 def graph_of(text: str, **build_args: str):  # type: ignore[no-untyped-def]

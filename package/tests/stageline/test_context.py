@@ -48,20 +48,10 @@ def test_dockerignore_keeps_secrets_and_dependencies_out(tmp_path: Path) -> None
     assert {(m.uid, m.gid, m.uname, m.gname) for m in members.values()} == {(0, 0, "", "")}
 
 
-def test_the_image_gets_djangos_dotenv_reader_but_not_the_rest_of_the_build_library() -> None:
-    """config/env.py imports stageline.dotenv_file: the production image must have it."""
-    root = Path(__file__).resolve().parents[2]
-    library = [path for path in included_paths(root) if path.startswith("stageline/")]
-    assert library == ["stageline/__init__.py", "stageline/dotenv_file.py"]
-    assert "tasks.py" not in included_paths(root)
+def test_the_templates_build_context_holds_no_tooling() -> None:
+    """The production image has the app only: no package, harness, tasks or docs."""
+    root = Path(__file__).resolve().parents[3]
+    tooling = ("package/", "stageline/", "testing/", "docs/", "tasks.py", "noxfile.py")
+    assert not [path for path in included_paths(root) if path.startswith(tooling)]
 
 
-def test_djangos_dotenv_reader_needs_nothing_else_from_the_build_library() -> None:
-    source = Path(__file__).resolve().parents[2] / "stageline" / "dotenv_file.py"
-    imported = set()
-    for node in ast.walk(ast.parse(source.read_text())):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "os", "collections", "pathlib", "dotenv"}, imported

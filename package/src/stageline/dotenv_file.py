@@ -1,12 +1,9 @@
-"""The one ``.env`` reader of the project: the build tasks and Django both use it.
+"""The ``.env`` reader of the settings: strict, where python-dotenv's own loader is lenient.
 
 python-dotenv's own loader only warns about a line it cannot parse and drops it; a
 dropped ``CI_REGISTRY_PASSWORD`` or ``DJANGO_SECRET_KEY`` fails much later and obscurely,
 so this reader refuses the file instead, naming the line but never echoing it (it may
 hold a secret). Values are taken literally: ``${OTHER}`` is not expanded.
-
-This module imports nothing but python-dotenv and the standard library: the production
-image, which has no other part of ``stageline``, contains it for Django (.dockerignore).
 """
 
 from __future__ import annotations

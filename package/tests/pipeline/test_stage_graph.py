@@ -8,13 +8,12 @@ registry. The ``lint`` stage fails if it is ever built, so a build that ran it f
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from testing.projects import REPO_ROOT
+from testing.projects import write_tasks
 from testing.registries import registry_tags
 from testing.task_runner import TaskRun, ok, run_task
 
@@ -42,8 +41,7 @@ CMD ["cat", "/deps", "/one"]
 def make_project(root: Path, image: str) -> Path:
     """Return a project with the tasks, the library and DOCKERFILE, and no target set."""
     root.mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "tasks.py", root)
-    shutil.copytree(REPO_ROOT / "stageline", root / "stageline")
+    write_tasks(root)
     (root / "Dockerfile").write_text(DOCKERFILE)
     (root / "pyproject.toml").write_text(
         f'[tool.stageline]\nimage = "{image}"\nbuild-args = ["BASE"]\n'

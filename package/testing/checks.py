@@ -15,7 +15,7 @@ import pytest
 
 from stageline.builders.buildkit import INSTALL_HINT, buildkit_missing_reason
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def require(what: str, fix: str) -> NoReturn:
@@ -44,7 +44,7 @@ def free_port() -> int:
 
 
 def run_python(
-    env: Mapping[str, str], *args: str, cwd: Path = REPO_ROOT
+    env: Mapping[str, str], *args: str, cwd: Path = TEMPLATE_ROOT
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python ARGS`` (this interpreter) in ``cwd`` with ``env``; capture its output."""
     return subprocess.run(

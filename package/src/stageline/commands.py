@@ -1,0 +1,109 @@
+"""The five commands every front end offers: plan, pull, build, push and dev.
+
+The command line (``stageline``) and the invoke collection (``stageline.tasks``) both
+parse their arguments into :class:`Options` and call these. Nothing here parses a
+command line or knows invoke; errors are :class:`~stageline.errors.StagelineError`,
+which :mod:`stageline.exits` turns into exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stageline import actions, local_dev
+from stageline.build_args import parse_build_arg
+from stageline.builders.choice import BuilderChoice, choose_builder
+from stageline.console import Output
+from stageline.plan import Plan, Request
+from stageline.report import record_step_seconds, write_json_report, write_metrics
+from stageline.settings import Settings, load_settings
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a user chose on the command line; every field is optional."""
+
+    root: Path = Path()
+    stage: str | None = None
+    target: str | None = None
+    build_args: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    no_cache: bool = False
+    builder: str | None = None
+    report: Path | None = None
+    metrics: Path | None = None
+
+
+def load(options: Options) -> tuple[Settings, Plan]:
+    """Return the project's settings and the plan for ``options``' selection."""
+    settings = load_settings(options.root)
+    request = Request(
+        target=options.target,
+        stage=options.stage,
+        build_args=tuple(parse_build_arg(text) for text in options.build_args),
+        secrets=options.secrets,
+        no_cache=options.no_cache,
+    )
+    return settings, actions.load_plan(settings, request)
+
+
+def builder_for(options: Options, settings: Settings, plan: Plan) -> BuilderChoice:
+    """Return the builder ``options`` ask for (or the setting's, or the best available)."""
+    return choose_builder(settings, plan, options.builder)
+
+
+def note_seconds(options: Options, plan: Plan, step: str, started: float) -> None:
+    """Note the command's wall time in the JSON report, when it writes one."""
+    if options.report:
+        seconds = time.monotonic() - started
+        record_step_seconds(options.report, plan.image, plan.ref, step, seconds)
+
+
+def plan(options: Options, as_json: bool = False) -> None:
+    """Show the target, each stage's parents, tags and cache sources, and the pushes."""
+    settings, build_plan = load(options)
+    choice = builder_for(options, settings, build_plan)
+    cache = actions.probe_cache(settings, build_plan, choice)
+    if as_json:
+        document = actions.plan_document(build_plan, choice, cache, settings)
+        print(json.dumps(document, indent=2))
+    else:
+        actions.show_plan(build_plan, settings, choice, cache, Output())
+
+
+def pull(options: Options) -> None:
+    """Pull the cache sources of the stages to build (BuildKit reads the registry itself)."""
+    started = time.monotonic()
+    settings, build_plan = load(options)
+    choice = builder_for(options, settings, build_plan)
+    actions.pull_stages(settings, build_plan, Output(), choice, options.report)
+    note_seconds(options, build_plan, "pull", started)
+
+
+def build(options: Options) -> None:
+    """Build the target's ancestors and the target in order, tag each, and summarise."""
+    started = time.monotonic()
+    settings, build_plan = load(options)
+    choice = builder_for(options, settings, build_plan)
+    result = actions.build_stages(settings, build_plan, Output(), choice)
+    if options.report:
+        write_json_report(options.report, result)
+        note_seconds(options, build_plan, "build", started)
+    if options.metrics:
+        write_metrics(options.metrics, result)
+
+
+def push(options: Options) -> None:
+    """Push exactly the tags this ref may write; reused stages are copied in the registry."""
+    started = time.monotonic()
+    settings, build_plan = load(options)
+    actions.push_stages(settings, build_plan, Output(), options.report)
+    note_seconds(options, build_plan, "push", started)
+
+
+def dev(root: Path, down: bool = False) -> None:
+    """Run the project's local stack (docker-compose.local.yml) in the foreground."""
+    local_dev.run_stack(load_settings(root), down=down)

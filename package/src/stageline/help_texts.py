@@ -1,0 +1,32 @@
+"""The help of every option, shared by the command line and the invoke tasks.
+
+Keys are an option's name, or ``COMMAND.NAME`` where one command words it differently.
+"""
+
+from __future__ import annotations
+
+HELP = {
+    "project_dir": "The project's folder: its Dockerfile, pyproject.toml and .env (default: .).",
+    "stage": "Only this stage and its ancestors (default: the target and its ancestors).",
+    "pull.stage": (
+        "Pull the cache sources of this stage and its ancestors only "
+        "(default: the target and its ancestors)."
+    ),
+    "push.stage": (
+        "Push the tags of this stage and its ancestors only "
+        "(default: the target and its ancestors)."
+    ),
+    "target": "The stage the image is (default: STAGELINE_TARGET, [tool.stageline] target, last).",
+    "build_arg": "NAME=VALUE for an ARG the Dockerfile declares; repeatable.",
+    "builder": "auto (default), classic or buildkit; overrides STAGELINE_BUILDER.",
+    "secret": "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=FILE; repeatable.",
+    "no_cache": "Build without any cache and re-pull the base images.",
+    "plan.no_cache": "Plan a build without cache.",
+    "pull.no_cache": "Pull nothing (the build will not use a cache).",
+    "json": "Print the plan as one JSON object (schema in the docs: reference/plan-json).",
+    "report": "Write the JSON build report to this file.",
+    "pull.report": "Note each stage's pulled bytes in this JSON report (build keeps them).",
+    "push.report": "Add each stage's pushed bytes and copied tags to this JSON report.",
+    "metrics": "Write cache-hit ratios as a GitLab metrics report to this file.",
+    "down": "Remove the stack's containers instead (the database volume stays).",
+}

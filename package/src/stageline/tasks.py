@@ -1,0 +1,157 @@
+"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``.
+
+A project's ``tasks.py`` makes the collection for its folder and adds its own tasks::
+
+    from pathlib import Path
+    from stageline.tasks import collection
+
+    namespace = collection(Path(__file__).resolve().parent)
+    # namespace.add_task(my_task)
+
+Tasks run in the project's folder: ``stageline.project_dir`` in invoke's configuration
+(default: the current folder). Errors end a task as :mod:`stageline.exits` says.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.exceptions import Exit
+from invoke.tasks import Task, task
+
+from stageline import commands
+from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
+from stageline.help_texts import HELP
+
+REPEATABLE = ("build_arg", "secret")
+
+
+def project_dir(c: Context) -> Path:
+    """Return the project folder invoke's configuration names (default: the current one)."""
+    section = c.config.get("stageline") or {}
+    return Path(section.get("project_dir") or ".")
+
+
+def options(c: Context, **values: Any) -> commands.Options:
+    """Return the Options of a task call: its keyword arguments and the project folder."""
+    values["build_args"] = tuple(values.pop("build_arg", None) or ())
+    values["secrets"] = tuple(values.pop("secret", None) or ())
+    for path in ("report", "metrics"):
+        values[path] = Path(values[path]) if values.get(path) else None
+    return commands.Options(root=project_dir(c), **values)
+
+
+def guarded(interrupted: str = NOTHING_PUSHED) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """End a task with the command line's messages and exit codes (1, 130, 143)."""
+
+    def decorate(body: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(body)
+        def wrapper(*args: Any, **kwargs: Any) -> None:
+            ending = run_guarded(lambda: body(*args, **kwargs), interrupted)
+            if ending.code:
+                raise Exit(ending.message, code=ending.code)
+
+        return wrapper
+
+    return decorate
+
+
+def declare(
+    name: str, command: str, interrupted: str = NOTHING_PUSHED
+) -> Callable[[Callable[..., None]], Task[Any]]:
+    """Declare a stage task: help texts from HELP, repeatable options collected."""
+
+    def wrap(body: Callable[..., None]) -> Task[Any]:
+        parameters = list(inspect.signature(body).parameters)[1:]
+        names = [parameter.rstrip("_") for parameter in parameters]
+        help_ = {name: HELP.get(f"{command}.{name}", HELP.get(name, "")) for name in names}
+        iterable = [p for p in REPEATABLE if p in parameters]
+        made: Task[Any] = task(name=name, iterable=iterable, help=help_)(guarded(interrupted)(body))
+        return made
+
+    return wrap
+
+
+@declare("plan", "plan")
+def plan(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    secret: list[str] | None = None,
+    no_cache: bool = False,
+    builder: str | None = None,
+    json_: bool = False,
+) -> None:
+    """Show the target, each stage's parents, tags and cache sources, and the pushes."""
+    chosen = options(c, stage=stage, target=target, build_arg=build_arg, secret=secret,
+                     no_cache=no_cache, builder=builder)
+    commands.plan(chosen, as_json=json_)
+
+
+@declare("pull-stages", "pull")
+def pull_stages(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    no_cache: bool = False,
+    builder: str | None = None,
+    report: str | None = None,
+) -> None:
+    """Pull the cache sources of the stages to build (BuildKit reads the registry itself)."""
+    commands.pull(options(c, stage=stage, target=target, build_arg=build_arg,
+                          no_cache=no_cache, builder=builder, report=report))
+
+
+@declare("build-stages", "build")
+def build_stages(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    secret: list[str] | None = None,
+    no_cache: bool = False,
+    report: str | None = None,
+    metrics: str | None = None,
+    builder: str | None = None,
+) -> None:
+    """Build the target's ancestors and the target in order, tag each, and summarise."""
+    commands.build(options(c, stage=stage, target=target, build_arg=build_arg, secret=secret,
+                           no_cache=no_cache, report=report, metrics=metrics, builder=builder))
+
+
+@declare("push-stages", "push", interrupted=PUSHED_TAGS_WHOLE)
+def push_stages(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+    report: str | None = None,
+) -> None:
+    """Push exactly the tags this ref may write; reused stages are copied in the registry."""
+    commands.push(options(c, stage=stage, target=target, build_arg=build_arg, report=report))
+
+
+@declare("dev", "dev")
+def dev(c: Context, down: bool = False) -> None:
+    """Run PostgreSQL, runserver and webpack --watch in containers (docker-compose.local.yml)."""
+    commands.dev(project_dir(c), down=down)
+
+
+def stage_tasks() -> list[Task[Any]]:
+    """Return the five tasks, for a project's ``Collection(*stage_tasks())``."""
+    return [plan, pull_stages, build_stages, push_stages, dev]
+
+
+def collection(project: Path | str = ".") -> Collection:
+    """Return the five tasks as a Collection that builds the project in ``project``."""
+    made = Collection(*stage_tasks())
+    made.configure({"stageline": {"project_dir": str(project)}})
+    return made
