@@ -1,8 +1,8 @@
 """Settings shared by every environment.
 
-Values come from the environment; ``.env`` at the repository root is loaded first (by the
-tasks' strict reader, stageline/dotenv_file.py), and variables already set in the
-environment win over it. ``.env.example`` and the
+Values come from the environment; ``.env`` at the repository root is loaded first (by
+config/env.py, a strict reader on python-dotenv's parser), and variables already set in
+the environment win over it. ``.env.example`` and the
 README's "Settings" table list every variable.
 """
 

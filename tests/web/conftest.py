@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +14,38 @@ import pytest
 from webpack_loader.utils import get_loader
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_python(
+    env: Mapping[str, str], *args: str, cwd: Path = REPO_ROOT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` (this interpreter) in ``cwd`` with ``env``; capture its output."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess[str], start: str) -> str:
+    """Assert a clean failure: exit 1, no traceback, one stderr line ``error: START...``."""
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: {start}"), lines[0]
+    return lines[0]
 
 
 @dataclass(frozen=True)

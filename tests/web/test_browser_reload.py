@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.checks import run_python
-from tests.web.conftest import write_fake_build
+from tests.web.conftest import run_python, write_fake_build
 from tests.web.test_production import production_env
 
 # Prints what the loaded settings install, and the home page as a browser gets it.

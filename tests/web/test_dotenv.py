@@ -17,7 +17,7 @@ import pytest
 from tests.web.conftest import REPO_ROOT
 
 PROJECT_FILES = ("manage.py", "tasks.py", "pyproject.toml", "Dockerfile")
-PROJECT_DIRS = ("config", "core", "users", "stageline")
+PROJECT_DIRS = ("config", "core", "users")
 SECRET = "s3cret-value-never-echoed"
 MALFORMED = f'DJANGO_DEBUG=true\nDJANGO_SECRET_KEY="{SECRET}\n'
 PRINT_SETTINGS = "from django.conf import settings; print(settings.SETTINGS_MODULE, settings.DEBUG)"

@@ -18,8 +18,14 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
-from testing.checks import assert_one_error_line, free_port, run_python
-from tests.web.conftest import REPO_ROOT, FakeBuild, write_fake_build
+from tests.web.conftest import (
+    REPO_ROOT,
+    FakeBuild,
+    assert_one_error_line,
+    free_port,
+    run_python,
+    write_fake_build,
+)
 
 GUNICORN = (sys.executable, "-m", "gunicorn", "--workers", "1")
 SETTINGS_VARIABLES = (

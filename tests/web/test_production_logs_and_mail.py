@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import project
 from config.mail import EmailSettings, parse_email_url
-from testing.checks import run_python
+from tests.web.conftest import run_python
 from tests.web.smtp_sink import smtp_sink
 from tests.web.test_production import assert_one_line_error, production_env, run_manage
 
