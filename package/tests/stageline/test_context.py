@@ -1,6 +1,5 @@
 """The build context is the same tar whoever checked the sources out, and how."""
 
-import ast
 import os
 import tarfile
 from pathlib import Path
