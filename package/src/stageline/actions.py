@@ -158,43 +158,37 @@ def pulls_for(plan: Plan, choice: BuilderChoice, reuse: Reuse | None = None) -> 
     return list(seen)
 
 
-# Each comparison made in this process, by what decides it: chained tasks
-# (`invoke pull-stages build-stages push-stages`, as CI runs them) compare once.
-_COMPARED: dict[tuple[object, ...], Reuse] = {}
-
-
 def compare_keys(settings: Settings, plan: Plan, output: Output) -> Reuse:
     """Return each stage's content key and the registry image that already has it.
 
-    A later task in the same process takes the first task's answer, so that the build
-    and the push act on one decision (and the keys are computed once).
+    Each action compares once and hands the result to every step that needs it, so the
+    pulls, the builds or the pushes of one action act on one decision.
     """
-    decided_by = (settings, plan.dockerfile_text, plan.stages, plan.build_args, plan.no_cache)
-    if decided_by in _COMPARED:
-        output.header("content keys: as compared earlier in this pipeline")
-        return _COMPARED[decided_by]
-    _COMPARED[decided_by] = reuse = _compare_keys(settings, plan, output)
-    return reuse
-
-
-def _compare_keys(settings: Settings, plan: Plan, output: Output) -> Reuse:
     output.header("compare content keys in the registry")
     context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
     try:
         reuse = find_reusable(Registries(settings), plan, context, output)
     finally:
         context.close()
+    for line in comparison_lines(plan, reuse):
+        output.line(line)
+    return reuse
+
+
+def comparison_lines(plan: Plan, reuse: Reuse) -> list[str]:
+    """Return one line per stage saying whether it is reused (and from where) or built, and why."""
+    lines = []
     for stage in plan.stages:
         found = reuse.found.get(stage.name)
         if found is not None:
-            output.line(f"  {stage.name}: reused, {found.ref} has its key")
+            lines.append(f"  {stage.name}: reused, {found.ref} has its key")
         elif plan.no_cache:
-            output.line(f"  {stage.name}: build (--no-cache)")
+            lines.append(f"  {stage.name}: build (--no-cache)")
         elif reuse.keys.get(stage.name) is None:
-            output.line(f"  {stage.name}: build (no key: not every input is known ahead)")
+            lines.append(f"  {stage.name}: build (no key: not every input is known ahead)")
         else:
-            output.line(f"  {stage.name}: build (no image this ref may read has its key)")
-    return reuse
+            lines.append(f"  {stage.name}: build (no image this ref may read has its key)")
+    return lines
 
 
 def pulled_by_stage(

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import requests
@@ -31,12 +32,14 @@ DENIED_MARKERS = ("unauthorized", "authentication required", "denied", "forbidde
 # The pushed manifest's digest. The classic image store also sends it as ``aux``; the
 # containerd image store (Docker 26) sends only this status line.
 PUSHED_DIGEST_RE = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+$")
-DONE_STATUSES = {
-    "Pushed": "pushed",
-    "Layer already exists": "already present",
-    "Pull complete": "pulled",
-    "Already exists": "already present",
-}
+DONE_STATUSES = MappingProxyType(
+    {
+        "Pushed": "pushed",
+        "Layer already exists": "already present",
+        "Pull complete": "pulled",
+        "Already exists": "already present",
+    }
+)
 
 
 def classify(message: str) -> str:

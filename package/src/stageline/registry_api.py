@@ -36,7 +36,7 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 INDEX_TYPES = MANIFEST_TYPES[:2]
-RETRIED_STATUSES = {429, 500, 502, 503, 504}
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 

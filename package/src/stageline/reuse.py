@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from docker.auth import load_config
 from docker.errors import DockerException
@@ -37,7 +38,7 @@ from stageline.registry_api import Manifest, RegistryAPI
 from stageline.settings import Settings
 
 KEY_TAG_PREFIX = "key."
-INDEX_PLATFORM = {"os": "linux", "architecture": "amd64"}
+INDEX_PLATFORM = MappingProxyType({"os": "linux", "architecture": "amd64"})
 
 
 @dataclass(frozen=True)

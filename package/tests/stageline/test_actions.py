@@ -304,32 +304,21 @@ def test_pulled_and_pushed_bytes_are_counted_per_stage() -> None:
     }
 
 
-def compare_printed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reuse: Reuse) -> list[str]:
-    """Return what compare_keys prints when the registry comparison answers ``reuse``."""
-    (tmp_path / "Dockerfile").write_text(DOCKERFILE, encoding="utf-8")
-    (tmp_path / "f").write_text("f\n", encoding="utf-8")
-    monkeypatch.setattr(actions, "_COMPARED", {})
-    monkeypatch.setattr(actions, "find_reusable", lambda *_: reuse)
-    chosen = settings(root=tmp_path)
-    output, stream = plain()
-    assert actions.compare_keys(chosen, plan_of(chosen), output) is reuse
-    assert actions.compare_keys(chosen, plan_of(chosen), output) is reuse  # a chained task
-    return stream.getvalue().splitlines()
-
-
-def test_each_stage_s_comparison_is_printed_once_per_pipeline(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    assert compare_printed(monkeypatch, tmp_path, reused_base()) == [
-        "==> compare content keys in the registry",
+def test_each_stage_s_comparison_says_reused_or_why_it_is_built() -> None:
+    chosen = settings()
+    plan = plan_of(chosen)
+    assert actions.comparison_lines(plan, reused_base()) == [
         f"  base: reused, {IMAGE}:base has its key",
         "  app: build (no image this ref may read has its key)",
-        "==> content keys: as compared earlier in this pipeline",
     ]
-    assert compare_printed(monkeypatch, tmp_path, Reuse(keys={"base": "sha256:1"}))[1:3] == [
+    assert actions.comparison_lines(plan, Reuse(keys={"base": "sha256:1"})) == [
         "  base: build (no image this ref may read has its key)",
         "  app: build (no key: not every input is known ahead)",
     ]
+    no_cache = replace(plan, no_cache=True)
+    assert actions.comparison_lines(no_cache, Reuse(keys={"base": "sha256:1"}))[0] == (
+        "  base: build (--no-cache)"
+    )
 
 
 def test_a_reused_stage_is_not_built_and_a_built_one_is_labelled_with_its_key(
