@@ -48,8 +48,8 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the library's tests and the pipeline and faults tests that need no engine."""
     install(session)
-    suites = ["tests/stageline", "tests/pipeline", "tests/faults", "tests/packaging"]
-    selected = "daemon_free or not (docker or faults or packaging)"
+    suites = ["tests/stageline", "tests/frontends", "tests/pipeline", "tests/faults"]
+    selected = "daemon_free or not (docker or faults)"
     session.run("pytest", *suites, "-m", selected, *session.posargs)
 
 
@@ -98,9 +98,7 @@ def release(session: nox.Session) -> None:
         venv = Path(scratch) / "venv"
         session.run("python", "-m", "venv", str(venv))
         session.run(str(venv / "bin/pip"), "install", "--quiet", str(wheel), external=True)
-        shown = session.run(
-            str(venv / "bin/stageline"), "--version", external=True, silent=True
-        )
+        shown = session.run(str(venv / "bin/stageline"), "--version", external=True, silent=True)
         # No checkout on its path: run from the scratch folder, not from here.
         if str(shown).strip() != f"stageline {version}":
             session.error(f"the wheel says {str(shown).strip()!r}; CHANGELOG.md says {version}")

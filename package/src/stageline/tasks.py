@@ -20,10 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from invoke.collection import Collection
-from invoke.context import Context
-from invoke.exceptions import Exit
-from invoke.tasks import Task, task
+try:
+    from invoke.collection import Collection
+    from invoke.context import Context
+    from invoke.exceptions import Exit
+    from invoke.tasks import Task, task
+except ModuleNotFoundError as missing:  # pragma: no cover - depends on the install
+    raise ModuleNotFoundError(
+        "stageline.tasks needs invoke: pip install 'stageline[invoke]'"
+    ) from missing
 
 from stageline import commands
 from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
@@ -47,7 +52,9 @@ def options(c: Context, **values: Any) -> commands.Options:
     return commands.Options(root=project_dir(c), **values)
 
 
-def guarded(interrupted: str = NOTHING_PUSHED) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def guarded(
+    interrupted: str = NOTHING_PUSHED,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """End a task with the command line's messages and exit codes (1, 130, 143)."""
 
     def decorate(body: Callable[..., None]) -> Callable[..., None]:
@@ -90,8 +97,15 @@ def plan(
     json_: bool = False,
 ) -> None:
     """Show the target, each stage's parents, tags and cache sources, and the pushes."""
-    chosen = options(c, stage=stage, target=target, build_arg=build_arg, secret=secret,
-                     no_cache=no_cache, builder=builder)
+    chosen = options(
+        c,
+        stage=stage,
+        target=target,
+        build_arg=build_arg,
+        secret=secret,
+        no_cache=no_cache,
+        builder=builder,
+    )
     commands.plan(chosen, as_json=json_)
 
 
@@ -106,8 +120,17 @@ def pull_stages(
     report: str | None = None,
 ) -> None:
     """Pull the cache sources of the stages to build (BuildKit reads the registry itself)."""
-    commands.pull(options(c, stage=stage, target=target, build_arg=build_arg,
-                          no_cache=no_cache, builder=builder, report=report))
+    commands.pull(
+        options(
+            c,
+            stage=stage,
+            target=target,
+            build_arg=build_arg,
+            no_cache=no_cache,
+            builder=builder,
+            report=report,
+        )
+    )
 
 
 @declare("build-stages", "build")
@@ -123,8 +146,19 @@ def build_stages(
     builder: str | None = None,
 ) -> None:
     """Build the target's ancestors and the target in order, tag each, and summarise."""
-    commands.build(options(c, stage=stage, target=target, build_arg=build_arg, secret=secret,
-                           no_cache=no_cache, report=report, metrics=metrics, builder=builder))
+    commands.build(
+        options(
+            c,
+            stage=stage,
+            target=target,
+            build_arg=build_arg,
+            secret=secret,
+            no_cache=no_cache,
+            report=report,
+            metrics=metrics,
+            builder=builder,
+        )
+    )
 
 
 @declare("push-stages", "push", interrupted=PUSHED_TAGS_WHOLE)

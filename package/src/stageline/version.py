@@ -11,4 +11,3 @@ def installed_version() -> str:
         return version("stageline")
     except PackageNotFoundError:
         return "unknown"
-
