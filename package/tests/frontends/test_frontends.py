@@ -89,16 +89,19 @@ def test_bad_input_ends_both_front_ends_with_the_same_line_and_exit_1(
         assert result.returncode == 1, result
         assert "Traceback" not in result.stderr
     lines = [result.stderr.strip().splitlines() for result in (by_command, by_task)]
-    assert len(lines[0]) == 1 and lines[0][0].startswith("error: "), lines
+    assert len(lines[0]) == 1, lines
+    assert lines[0][0].startswith("error: "), lines
     assert lines[0] == lines[1]
 
 
 def test_the_version_and_every_commands_help_print_without_a_project(tmp_path: Path) -> None:
     shown = run(tmp_path, "stageline", "--version")
-    assert shown.returncode == 0 and shown.stdout.startswith("stageline ")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith("stageline ")
     for command in TASK_OF:
         helped = run(tmp_path, "stageline", command, "--help")
-        assert helped.returncode == 0 and f"usage: stageline {command}" in helped.stdout
+        assert helped.returncode == 0
+        assert f"usage: stageline {command}" in helped.stdout
 
 
 def test_a_usage_error_exits_2_as_argparse_does(tmp_path: Path) -> None:
@@ -125,4 +128,5 @@ def test_an_ending_has_the_documented_exit_code(
 ) -> None:
     ending = run_guarded(lambda: raise_(error))
     assert ending.code == code
-    assert ending.message is not None and ending.message.startswith(start)
+    assert ending.message is not None
+    assert ending.message.startswith(start)

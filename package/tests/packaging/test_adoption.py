@@ -100,4 +100,6 @@ def test_an_unknown_target_is_one_line_and_exit_1(installed: Installed, tmp_path
     assert run.returncode == 1, run
     assert "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "nope" in lines[0], lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: "), lines
+    assert "nope" in lines[0], lines

@@ -68,13 +68,15 @@ def test_the_wheel_is_typed_and_holds_the_library_only(wheelhouse: Path) -> None
     (wheel,) = wheelhouse.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "stageline/py.typed" in names
-    assert "stageline/cli.py" in names and "stageline/tasks.py" in names
+    assert "stageline/cli.py" in names
+    assert "stageline/tasks.py" in names
     assert not [name for name in names if name.startswith(("tests/", "testing/", "benchmarks/"))]
 
 
 def test_the_sdist_holds_the_tests_and_the_harness(wheelhouse: Path) -> None:
     (sdist,) = wheelhouse.glob("*.tar.gz")
-    names = tarfile.open(sdist).getnames()
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
     for part in ("src/stageline/cli.py", "tests/conftest.py", "testing/fixtures.py"):
         assert any(name.endswith(part) for name in names), part
 
