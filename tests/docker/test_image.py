@@ -45,6 +45,35 @@ def test_image_has_no_build_tools_or_private_files(
     assert found == [], "the production image must not contain these:\n" + "\n".join(found)
 
 
+LIST_DISTRIBUTIONS = """
+import importlib.metadata
+for dist in importlib.metadata.distributions():
+    print("DIST", dist.name.lower())
+"""
+
+
+def test_image_has_no_build_tooling_code(run_in_image: Runner) -> None:
+    # The stage tasks come from the stageline package, which the build job installs; the
+    # image runs the app only: no tasks file, no build or test tooling, installed or copied.
+    script = (
+        "for path in tasks.py noxfile.py stageline package testing tests .ci; do"
+        ' [ -e "/app/$path" ] && echo "PATH /app/$path";'
+        " done;"
+        " find /app /opt/venv -xdev -iname '*stageline*' | sed 's/^/PATH /';"
+        ' python3 -c "$0";'
+        " echo DONE"
+    )
+    code, output = run_in_image(["sh", "-c", script, LIST_DISTRIBUTIONS])
+    assert code == 0, output
+    assert output.strip().endswith("DONE"), output
+    found = [line for line in output.splitlines() if line.startswith("PATH ")]
+    dists = {line.split()[1] for line in output.splitlines() if line.startswith("DIST ")}
+    assert "django" in dists, output  # the listing works: the app's own packages are there
+    tooling = dists & {"stageline", "invoke", "docker", "nox", "pytest", "uv", "copier"}
+    assert found == [], "the production image must hold no tooling files:\n" + "\n".join(found)
+    assert tooling == set(), f"the production image must not install {sorted(tooling)}"
+
+
 def test_image_runs_as_non_root_user(
     api: docker.APIClient, run_in_image: Runner, production_image: ProductionImage
 ) -> None:
