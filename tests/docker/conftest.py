@@ -16,7 +16,6 @@ from typing import Any
 import docker
 import pytest
 from docker.errors import NotFound
-
 from testing.checks import free_port
 from testing.production_image import (
     PLANTED_SECRET,

@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import docker
 import pytest
-
 from testing.production_image import ProductionImage, Server
 
 pytestmark = pytest.mark.docker

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from testing.checks import require
 
 REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports" / "e2e"

@@ -23,7 +23,6 @@ from typing import IO, Any
 
 import docker
 import pytest
-
 from testing.checks import free_port, require
 from testing.projects import copy_project
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from testing.checks import free_port, require
 from testing.daemons import own_daemon
 from testing.network import Bridge

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from testing.projects import REPO_ROOT, copy_project
 from testing.registries import registry_tags
 

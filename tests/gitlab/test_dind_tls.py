@@ -16,7 +16,6 @@ import docker
 import pytest
 import requests
 from docker.errors import DockerException
-
 from testing.projects import copy_project
 from testing.task_runner import ok, run_task
 from testing.tls_daemon import TlsDaemon

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stageline.actions import load_plan
 from stageline.settings import load_settings
 from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
