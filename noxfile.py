@@ -207,3 +207,12 @@ def e2e(session: nox.Session) -> None:
 def gitlab(session: nox.Session) -> None:
     """Run the pipeline's jobs through gitlab-ci-local and a build against a TLS daemon."""
     run_template_tests(session, "tests/gitlab", "-m", "docker")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site (mkdocs.yml, docs/) with --strict into .nox/site."""
+    session.install("-r", "requirements/docs.txt")
+    config = str(ROOT / "mkdocs.yml")
+    site = str(ROOT / ".nox/site")
+    session.run("mkdocs", "build", "--strict", "--config-file", config, "--site-dir", site)
