@@ -1,0 +1,155 @@
+"""The docs site stays true: commands, options and tasks, the nav, and README's links."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from stageline.cli import make_parser
+from stageline.tasks import stage_tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+CLI_PAGE = DOCS / "reference/cli.md"
+# Options every stage command takes, documented once in this section of the CLI page.
+SHARED_SECTION = "Options that choose the plan"
+GLOBAL_SECTION = "Global options"
+
+
+def sections(page: Path) -> dict[str, str]:
+    """Return the page's `## ` sections by heading."""
+    parts = ("\n" + page.read_text(encoding="utf-8")).split("\n## ")[1:]
+    return {part.split("\n", 1)[0].strip(): part for part in parts}
+
+
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Return the option strings of ``parser`` (``--help`` left out)."""
+    return [
+        string
+        for action in parser._actions
+        if not isinstance(action, argparse._HelpAction)
+        for string in action.option_strings
+    ]
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    """Return the `stageline` parser's subcommands by name."""
+    [subparsers] = [
+        action
+        for action in make_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    return dict(subparsers.choices)
+
+
+def command_section(command: str) -> str:
+    """Return the CLI page's section about ``stageline COMMAND``."""
+    found = [
+        text
+        for heading, text in sections(CLI_PAGE).items()
+        if heading.startswith(f"`stageline {command}`")
+    ]
+    assert found, f"docs/reference/cli.md has no section `## `stageline {command}``"
+    return found[0]
+
+
+def test_the_parser_has_the_commands_the_docs_expect() -> None:
+    assert {"plan", "pull", "build", "push", "dev"} <= set(subcommands())
+
+
+def test_every_global_option_is_documented() -> None:
+    documented = sections(CLI_PAGE)[GLOBAL_SECTION]
+    for option in option_strings(make_parser()):
+        assert f"`{option}" in documented, f"cli.md's {GLOBAL_SECTION} omit {option}"
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_every_command_and_its_options_are_documented(command: str) -> None:
+    section = command_section(command)
+    shared = sections(CLI_PAGE)[SHARED_SECTION]
+    for option in option_strings(subcommands()[command]):
+        assert f"`{option}" in section or f"`{option}" in shared, (
+            f"docs/reference/cli.md documents neither under `stageline {command}` "
+            f"nor under {SHARED_SECTION!r}: {option}"
+        )
+
+
+@pytest.mark.parametrize("name", [task.name for task in stage_tasks()])
+def test_every_invoke_task_and_its_options_are_documented(name: str) -> None:
+    page = CLI_PAGE.read_text(encoding="utf-8")
+    assert f"`invoke {name}`" in page, f"docs/reference/cli.md omits the task {name}"
+    [task] = [task for task in stage_tasks() if task.name == name]
+    for argument in task.get_arguments():
+        assert f"`--{argument.names[0]}" in page, f"cli.md omits {name}'s --{argument.names[0]}"
+
+
+class MkDocsLoader(yaml.SafeLoader):
+    """A safe loader that reads mkdocs.yml's `!!python/name:` tags as plain strings."""
+
+
+def _python_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> str:
+    return suffix
+
+
+MkDocsLoader.add_multi_constructor("tag:yaml.org,2002:python/", _python_tag)
+
+
+def nav_pages(entries: Any) -> list[str]:
+    """Return every page path in mkdocs.yml's ``nav`` (nested sections included)."""
+    if isinstance(entries, str):
+        return [] if "://" in entries else [entries]
+    if isinstance(entries, list):
+        return [page for entry in entries for page in nav_pages(entry)]
+    if isinstance(entries, dict):
+        return [page for value in entries.values() for page in nav_pages(value)]
+    return []
+
+
+def mkdocs_nav() -> list[str]:
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"), Loader=MkDocsLoader)
+    assert config.get("docs_dir", "docs") == "docs"
+    return nav_pages(config["nav"])
+
+
+def test_every_nav_entry_is_a_page() -> None:
+    pages = mkdocs_nav()
+    assert "index.md" in pages
+    for page in pages:
+        assert (DOCS / page).is_file(), f"mkdocs.yml's nav names docs/{page}, which is missing"
+    assert len(pages) == len(set(pages)), "mkdocs.yml's nav names a page twice"
+
+
+def test_every_page_is_in_the_nav() -> None:
+    pages = set(mkdocs_nav())
+    for path in DOCS.rglob("*.md"):
+        page = path.relative_to(DOCS).as_posix()
+        assert page in pages, f"docs/{page} is not in mkdocs.yml's nav"
+
+
+def readme_links() -> list[str]:
+    """Return the targets of README.md's relative Markdown links (no URL, no bare anchor)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    relative = [t for t in targets if "://" not in t and not t.startswith(("#", "mailto:"))]
+    return list(dict.fromkeys(relative))
+
+
+def test_readme_links_into_the_docs() -> None:
+    links = [link for link in readme_links() if link.startswith("docs/")]
+    assert len(links) >= 5, "README.md should link into the docs pages"
+
+
+@pytest.mark.parametrize("link", readme_links())
+def test_readme_links_point_to_files_that_exist(link: str) -> None:
+    path, _, anchor = link.partition("#")
+    assert (ROOT / path).exists(), f"README.md links to {path}, which does not exist"
+    if path.startswith("docs/"):
+        assert path.endswith(".md"), f"README.md should link the page's source: {link}"
+    if anchor and path.endswith(".md"):
+        headings = re.findall(r"^#+ (.+)$", (ROOT / path).read_text(encoding="utf-8"), re.M)
+        slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+        assert anchor in slugs, f"README.md links to #{anchor}, which {path} has no heading for"
