@@ -7,6 +7,8 @@ arguments and turns a :class:`~stageline.errors.StagelineError` into exit code 1
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,11 +24,12 @@ from stageline.console import Output, human_size, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
-from stageline.engine import api_error_text, connect
+from stageline.engine import api_error_text, connect, connected
 from stageline.errors import PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of
 from stageline.plan import Plan, Request, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
+from stageline.registry_errors import first_line
 from stageline.report import BuildReport, StageResult, update_json_report
 from stageline.reuse import (
     Found,
@@ -59,7 +62,11 @@ def probe_cache(settings: Settings, plan: Plan, choice: BuilderChoice) -> CacheC
         client = connect(settings.environ)
     except StagelineError:
         return choose_cache(choice.name, plan, None)
-    return choose_cache(choice.name, plan, engine_info(client))
+    try:
+        info = engine_info(client)
+    finally:
+        client.close()
+    return choose_cache(choice.name, plan, info)
 
 
 def plan_document(
@@ -135,11 +142,15 @@ def show_plan(
         output.line(f"registry:    {settings.registry} as {settings.registry_user}")
 
 
-def open_client(settings: Settings, output: Output) -> APIClient:
-    """Connect to the daemon and log in to the registry when credentials are set."""
-    client = connect(settings.environ)
-    registry.login(client, settings, output)
-    return client
+@contextmanager
+def logged_in(settings: Settings, output: Output) -> Iterator[APIClient]:
+    """Yield a client of the daemon, logged in to the registry when credentials are set.
+
+    The client is closed when the block ends, however it ends.
+    """
+    with connected(settings.environ) as client:
+        registry.login(client, settings, output)
+        yield client
 
 
 def pulls_for(plan: Plan, choice: BuilderChoice, reuse: Reuse | None = None) -> list[str]:
@@ -203,23 +214,9 @@ def pulled_by_stage(
     return {name: {"pulled_bytes": size} for name, size in pulled.items()}
 
 
-def pull_stages(
-    settings: Settings,
-    plan: Plan,
-    output: Output,
-    choice: BuilderChoice,
-    report: Path | None = None,
-) -> list[PullOutcome]:
-    """Pull what the classic builder's cache needs; missing or unreachable ones are warnings."""
-    client = open_client(settings, output)  # logs in: bad credentials fail here, early
-    if choice.name == "buildkit":
-        output.header("nothing to pull: BuildKit reads its cache sources from the registry")
-        return []
-    pulls = pulls_for(plan, choice, compare_keys(settings, plan, output))
+def pull_each(client: APIClient, pulls: list[str], output: Output) -> list[PullOutcome]:
+    """Pull each of ``pulls``; return their outcomes (a failed pull is a warning)."""
     outcomes: list[PullOutcome] = []
-    if not pulls:
-        why = "--no-cache" if plan.no_cache else "every stage is reused"
-        output.header(f"nothing to pull ({why})")
     for ref in pulls:
         output.header(f"pull {ref}")
         outcome = registry.pull(client, ref, output)
@@ -229,11 +226,31 @@ def pull_stages(
         elif outcome.status == "missing":
             output.line(f"  {ref}: not in the registry yet, skipped (normal on a first build)")
         else:
-            first = outcome.detail.splitlines()[0] if outcome.detail else ""
             output.warn(
-                f"cannot pull {ref} from {registry_of(ref)} ({outcome.status}: {first}); "
+                f"cannot pull {ref} from {registry_of(ref)} "
+                f"({outcome.status}: {first_line(outcome.detail) or 'no detail'}); "
                 "building without this cache source."
             )
+    return outcomes
+
+
+def pull_stages(
+    settings: Settings,
+    plan: Plan,
+    output: Output,
+    choice: BuilderChoice,
+    report: Path | None = None,
+) -> list[PullOutcome]:
+    """Pull what the classic builder's cache needs; missing or unreachable ones are warnings."""
+    with logged_in(settings, output) as client:  # bad credentials fail here, early
+        if choice.name == "buildkit":
+            output.header("nothing to pull: BuildKit reads its cache sources from the registry")
+            return []
+        pulls = pulls_for(plan, choice, compare_keys(settings, plan, output))
+        if not pulls:
+            why = "--no-cache" if plan.no_cache else "every stage is reused"
+            output.header(f"nothing to pull ({why})")
+        outcomes = pull_each(client, pulls, output)
     pulled = sum(1 for outcome in outcomes if outcome.status == "pulled")
     size = human_size(sum(outcome.bytes for outcome in outcomes))
     output.header(f"pulled {pulled} of {len(outcomes)} cache sources ({size} of layers)")
@@ -286,25 +303,25 @@ def build_stages(
     settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
 ) -> BuildReport:
     """Build every stage of the plan that is not reused, tag each, and print the summary."""
-    client = open_client(settings, output)
-    cache = choose_cache(choice.name, plan, engine_info(client))
-    output.header(f"cache: {cache.backend} ({cache.reason})")
-    if cache.backend == "none" and plan.pulls:
-        output.warn(f"building without cache sources: {cache.reason}.")
-    builder = make_builder(choice, settings, client, cache)
-    report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
-    started = time.monotonic()
-    reuse = compare_keys(settings, plan, output)
-    context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
-    output.header(
-        f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
-        f"sha256 {context.sha256[:12]}"
-    )
-    try:
-        report.stages = build_each(plan, builder, context, reuse, output)
-    finally:
-        context.close()
-        report.total_seconds = time.monotonic() - started
+    with logged_in(settings, output) as client:
+        cache = choose_cache(choice.name, plan, engine_info(client))
+        output.header(f"cache: {cache.backend} ({cache.reason})")
+        if cache.backend == "none" and plan.pulls:
+            output.warn(f"building without cache sources: {cache.reason}.")
+        builder = make_builder(choice, settings, client, cache)
+        report = BuildReport(image=plan.image, ref=plan.ref, builder=builder.name)
+        started = time.monotonic()
+        reuse = compare_keys(settings, plan, output)
+        context = make_context(settings.root, settings.dockerfile_path, plan.dockerfile_text)
+        output.header(
+            f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
+            f"sha256 {context.sha256[:12]}"
+        )
+        try:
+            report.stages = build_each(plan, builder, context, reuse, output)
+        finally:
+            context.close()
+            report.total_seconds = time.monotonic() - started
     print_summary(output, report)
     return report
 
@@ -368,22 +385,30 @@ def pushed_by_stage(
     }
 
 
-def push_stages(
-    settings: Settings, plan: Plan, output: Output, report: Path | None = None
-) -> list[PushOutcome]:
-    """Push the tags this ref may write; a reused stage's are copies inside the registry."""
-    client = open_client(settings, output)
-    reuse = compare_keys(settings, plan, output)
-    registries = Registries(settings)
-    built = [tag for stage in plan.stages if not reuse.reused(stage.name) for tag in stage.tags]
-    check_built(client, built)
+def copy_reused(
+    registries: Registries, plan: Plan, reuse: Reuse, output: Output
+) -> dict[str, list[str]]:
+    """Write each reused stage's tags by copying its manifest; return the tags written."""
     copied: dict[str, list[str]] = {}
     for stage in plan.stages:
         if reuse.reused(stage.name):
             output.header(f"tag {stage.name} inside the registry (reused: nothing to upload)")
             found = reuse.found[stage.name]
             copied[stage.name] = write_tags(registries, found, stage.tags, output)
-    outcomes = push_built(settings, client, built, output)
+    return copied
+
+
+def push_stages(
+    settings: Settings, plan: Plan, output: Output, report: Path | None = None
+) -> list[PushOutcome]:
+    """Push the tags this ref may write; a reused stage's are copies inside the registry."""
+    with logged_in(settings, output) as client:
+        reuse = compare_keys(settings, plan, output)
+        registries = Registries(settings)
+        built = [t for stage in plan.stages if not reuse.reused(stage.name) for t in stage.tags]
+        check_built(client, built)
+        copied = copy_reused(registries, plan, reuse, output)
+        outcomes = push_built(settings, client, built, output)
     if settings.promote_merged:
         output.header("name each stage's image by its key (promote-merged)")
         write_key_tags(registries, plan, reuse, output)

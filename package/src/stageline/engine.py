@@ -12,7 +12,8 @@ clients below API 1.44), so one client works from Docker 20.10 to today's dind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import requests
 from docker import APIClient
@@ -61,22 +62,39 @@ def no_daemon_message(environ: Mapping[str, str]) -> str:
 
 
 def connect(environ: Mapping[str, str]) -> APIClient:
-    """Return a low-level client for the daemon named by ``DOCKER_HOST`` (TLS from env)."""
+    """Return a low-level client for the daemon named by ``DOCKER_HOST`` (TLS from env).
+
+    The caller closes it (or uses :func:`connected`, which does).
+    """
     try:
         kwargs = kwargs_from_env(environment=dict(environ))
     except DockerException as exc:
         raise DaemonError(f"the Docker settings in the environment are unusable: {exc}.") from None
     try:
         probe = APIClient(version=MINIMUM_DOCKER_API_VERSION, timeout=30, **kwargs)
-        probe.trust_env = False
-        server = probe.version(api_version=False)
-        probe.close()
     except (DockerException, requests.exceptions.RequestException, OSError):
         raise DaemonError(no_daemon_message(environ)) from None
+    try:
+        probe.trust_env = False
+        server = probe.version(api_version=False)
+    except (DockerException, requests.exceptions.RequestException, OSError):
+        raise DaemonError(no_daemon_message(environ)) from None
+    finally:
+        probe.close()
     version = negotiated_version(server)
     client = APIClient(version=version, timeout=STREAM_TIMEOUT_SECONDS, **kwargs)
     client.trust_env = False
     return client
+
+
+@contextmanager
+def connected(environ: Mapping[str, str]) -> Iterator[APIClient]:
+    """Yield a client as :func:`connect` makes it, and close it when the block ends."""
+    client = connect(environ)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def api_error_text(exc: APIError) -> str:

@@ -25,10 +25,9 @@ from stageline.console import Output
 from stageline.engine import api_error_text
 from stageline.errors import DaemonError, RegistryAuthError, RegistryError
 from stageline.image_ref import registry_of, split_image_ref
+from stageline.registry_errors import RegistryFailed, RegistryFailure, from_chunk, from_engine
 from stageline.settings import Settings
 
-MISSING_MARKERS = ("manifest unknown", "not found", "does not exist", "no such image")
-DENIED_MARKERS = ("unauthorized", "authentication required", "denied", "forbidden")
 # The pushed manifest's digest. The classic image store also sends it as ``aux``; the
 # containerd image store (Docker 26) sends only this status line.
 PUSHED_DIGEST_RE = re.compile(r"^\S+: digest: (sha256:[0-9a-f]{64}) size: \d+$")
@@ -40,16 +39,6 @@ DONE_STATUSES = MappingProxyType(
         "Already exists": "already present",
     }
 )
-
-
-def classify(message: str) -> str:
-    """Return ``missing``, ``denied`` or ``unreachable`` for a registry error message."""
-    lowered = message.lower()
-    if any(marker in lowered for marker in DENIED_MARKERS):
-        return "denied"
-    if any(marker in lowered for marker in MISSING_MARKERS):
-        return "missing"
-    return "unreachable"
 
 
 @dataclass
@@ -85,10 +74,9 @@ class LayerStream:
     digest: str = ""
 
     def read(self, chunk: dict[str, Any]) -> None:
-        """Take one decoded chunk; raise RegistryError on an error chunk."""
+        """Take one decoded chunk; raise RegistryFailed on an error chunk."""
         if "error" in chunk or "errorDetail" in chunk:
-            detail = chunk.get("errorDetail") or {}
-            raise RegistryError(str(chunk.get("error") or detail.get("message") or "unknown"))
+            raise RegistryFailed(from_chunk(chunk))
         aux = chunk.get("aux")
         if isinstance(aux, dict) and aux.get("Digest"):
             self.digest = str(aux["Digest"])
@@ -172,7 +160,7 @@ def login(client: APIClient, settings: Settings, output: Output) -> None:
             reauth=True,
         )
     except APIError as exc:
-        if classify(api_error_text(exc)) == "denied" or exc.status_code in (401, 403):
+        if from_engine(api_error_text(exc), exc.status_code).kind == "denied":
             raise RegistryAuthError(
                 f"registry {registry} rejected the credentials of user "
                 f"{settings.registry_user!r}: check CI_REGISTRY_USER and CI_REGISTRY_PASSWORD."
@@ -193,15 +181,36 @@ def pull(client: APIClient, ref: str, output: Output) -> PullOutcome:
         with layer_stream(output) as layers:
             for chunk in client.pull(repository, tag=tag, stream=True, decode=True):
                 layers.read(chunk)
-    except RegistryError as exc:
-        return PullOutcome(ref, classify(str(exc)), str(exc))
-    except NotFound as exc:
+    except RegistryFailed as exc:
+        return PullOutcome(ref, exc.failure.kind, exc.failure.message)
+    except NotFound as exc:  # the engine's own word: no such image
         return PullOutcome(ref, "missing", api_error_text(exc))
     except APIError as exc:
-        return PullOutcome(ref, classify(api_error_text(exc)), api_error_text(exc))
+        failure = from_engine(api_error_text(exc), exc.status_code)
+        return PullOutcome(ref, failure.kind, failure.message)
     except (requests.exceptions.RequestException, DockerException) as exc:
         raise DaemonError(f"the Docker daemon failed while pulling {ref}: {exc}") from None
     return PullOutcome(ref, "pulled", bytes=layers.bytes("pulled"))
+
+
+def push_once(client: APIClient, ref: str, output: Output) -> PushOutcome:
+    """Push ``ref`` once; raise RegistryFailed for the registry's refusal or silence."""
+    repository, tag = split_image_ref(ref)
+    try:
+        with layer_stream(output) as layers:
+            for chunk in client.push(repository, tag=tag, stream=True, decode=True):
+                layers.read(chunk)
+    except APIError as exc:
+        raise RegistryFailed(from_engine(api_error_text(exc), exc.status_code)) from None
+    except (requests.exceptions.RequestException, DockerException) as exc:
+        raise DaemonError(f"the Docker daemon failed while pushing {ref}: {exc}") from None
+    return PushOutcome(
+        ref,
+        digest=layers.digest,
+        layers_pushed=layers.count("pushed"),
+        layers_present=layers.count("already present"),
+        bytes_pushed=layers.bytes("pushed"),
+    )
 
 
 def push(
@@ -213,38 +222,23 @@ def push(
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushOutcome:
     """Push one tag, retrying with exponential backoff; raise RegistryError at the end."""
-    repository, tag = split_image_ref(ref)
     registry = registry_of(ref)
-    last = ""
+    last = RegistryFailure("no answer")
     for attempt in range(1, retries + 2):
         try:
-            with layer_stream(output) as layers:
-                for chunk in client.push(repository, tag=tag, stream=True, decode=True):
-                    layers.read(chunk)
-            return PushOutcome(
-                ref,
-                digest=layers.digest,
-                layers_pushed=layers.count("pushed"),
-                layers_present=layers.count("already present"),
-                bytes_pushed=layers.bytes("pushed"),
-            )
-        except RegistryError as exc:
-            last = str(exc)
-        except APIError as exc:
-            last = api_error_text(exc)
-        except (requests.exceptions.RequestException, DockerException) as exc:
-            raise DaemonError(f"the Docker daemon failed while pushing {ref}: {exc}") from None
-        if classify(last) == "denied":
+            return push_once(client, ref, output)
+        except RegistryFailed as exc:
+            last = exc.failure
+        if last.kind == "denied":
             raise RegistryAuthError(
-                f"registry {registry} refused the push of {ref}: {last.splitlines()[0]}; "
+                f"registry {registry} refused the push of {ref}: {last.first_line}; "
                 "check CI_REGISTRY_USER/CI_REGISTRY_PASSWORD and that the user may push."
             )
         if attempt <= retries:
             wait = delay * 2 ** (attempt - 1)
-            output.warn(f"push of {ref} failed ({last.splitlines()[0]}); retrying in {wait:.0f} s")
+            output.warn(f"push of {ref} failed ({last.first_line}); retrying in {wait:.0f} s")
             sleep(wait)
     raise RegistryError(
         f"pushing {ref} to registry {registry} failed after {retries + 1} attempts: "
-        f"{last.splitlines()[0] if last else 'no answer'}; "
-        "check the registry and rerun push-stages."
+        f"{last.first_line}; check the registry and rerun push-stages."
     )

@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from stageline.errors import RegistryAuthError, RegistryError
+from stageline.registry_errors import RegistryFailure, from_answer
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -227,7 +228,14 @@ class RegistryAPI:
 
     def _check(self, response: requests.Response, what: str) -> None:
         if response.status_code >= 400:
-            detail = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-            raise RegistryError(
-                f"registry {self.host} could not {what}: {response.status_code} {detail}".rstrip()
-            )
+            failure = answer_failure(response)
+            raise RegistryError(f"registry {self.host} could not {what}: {failure.first_line}")
+
+
+def answer_failure(response: requests.Response) -> RegistryFailure:
+    """Return the failure a registry answer reports: its status and its JSON error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return from_answer(response.status_code, body, response.text)

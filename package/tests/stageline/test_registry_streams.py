@@ -21,7 +21,8 @@ from rich.console import Console
 from stageline import registry
 from stageline.console import Output
 from stageline.errors import DaemonError, RegistryAuthError, RegistryError
-from stageline.registry import PullOutcome, PushOutcome, classify
+from stageline.registry import PullOutcome, PushOutcome
+from stageline.registry_errors import from_chunk, from_engine
 from stageline.settings import Secret, Settings
 from tests.stageline.replay import FakeEngine, recorded
 
@@ -137,11 +138,49 @@ def test_a_daemon_that_goes_away_during_a_pull_is_a_daemon_error() -> None:
         registry.pull(engine, REF, plain()[0])
 
 
-def test_registry_errors_are_classified_by_their_words() -> None:
+def answered(status: int, explanation: str) -> APIError:
+    """Return the APIError docker-py raises for an engine answer of HTTP ``status``."""
+    response = requests.Response()
+    response.status_code = status
+    return APIError(f"{status} Server Error", response=response, explanation=explanation)
+
+
+def test_registry_errors_are_classified_by_status_and_code_not_by_words() -> None:
     (error,) = [chunk for chunk in recorded("push-unreachable.jsonl") if "error" in chunk]
-    assert classify(error["error"]) == "unreachable"
-    assert classify(not_found("pull-missing-tag.jsonl").explanation) == "missing"
-    assert classify("unauthorized: authentication required") == "denied"
+    assert from_chunk(error).kind == "unreachable"
+    missing = not_found("pull-missing-tag.jsonl").explanation
+    assert from_engine(missing, 404).kind == "missing"
+    assert from_engine("unauthorized: authentication required").kind == "denied"
+    # Words alone decide nothing: a message that merely mentions them is not classified.
+    assert from_engine("the layer was not found; access denied?").kind == "unreachable"
+
+
+def test_a_push_refused_with_a_status_is_not_retried() -> None:
+    engine, waits = FakeEngine(answered(403, "")), list[float]()
+    with pytest.raises(RegistryAuthError, match=r"refused the push of .*; check CI_REGISTRY_USER"):
+        registry.push(engine, REF, plain()[0], sleep=waits.append)
+    assert waits == []
+
+
+def test_a_push_that_fails_without_a_message_is_retried_and_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    empty = [{"error": "", "errorDetail": {"message": ""}}]
+    engine, waits = FakeEngine(empty, answered(500, "\n")), list[float]()
+    with pytest.raises(RegistryError) as failed:
+        registry.push(engine, REF, plain()[0], retries=1, sleep=waits.append)
+    assert str(failed.value).endswith(
+        "failed after 2 attempts: no detail; check the registry and rerun push-stages."
+    )
+    assert waits == [1.0]
+    assert "(no detail); retrying in 1 s" in capsys.readouterr().err
+
+
+def test_a_pull_refused_by_status_is_denied_and_an_error_chunk_code_counts() -> None:
+    outcome = registry.pull(FakeEngine(answered(401, "Get /v2/: EOF")), REF, plain()[0])
+    assert outcome.status == "denied"
+    chunk = {"error": "x", "errorDetail": {"code": 404, "message": "x"}}
+    assert registry.pull(FakeEngine([chunk]), REF, plain()[0]).status == "missing"
 
 
 def settings(user: str | None = "ci-user") -> Settings:
@@ -179,6 +218,8 @@ def test_no_credentials_no_login() -> None:
     ("answer", "error", "words"),
     [
         (APIError("401", explanation="unauthorized: incorrect username or password"),
+         RegistryAuthError, "rejected the credentials of user 'ci-user'"),
+        (answered(401, "Get https://localhost:5000/v2/: 401 Unauthorized"),
          RegistryAuthError, "rejected the credentials of user 'ci-user'"),
         (APIError("500", explanation="Get https://localhost:5000/v2/: EOF"),
          RegistryError, "cannot log in to registry localhost:5000: it did not answer"),
