@@ -17,6 +17,7 @@ import requests
 from docker.errors import ImageNotFound
 
 from stageline import actions
+from stageline.builders import BuildConfig
 from stageline.builders import choice as builder_choice
 from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder
 from stageline.builders.choice import BuilderChoice
@@ -327,7 +328,7 @@ def test_a_reused_stage_is_not_built_and_a_built_one_is_labelled_with_its_key(
     chosen = settings(ref="main", target="app")
     plan = plan_of(chosen, CLASSIC_DOCKERFILE)
     engine = FakeEngine(recorded("classic-cached-and-run.jsonl"))
-    builder = ClassicBuilder(engine, chosen, IMAGES)
+    builder = ClassicBuilder(engine, BuildConfig(chosen, IMAGES))
     (tmp_path / "f").write_text("two\n", encoding="utf-8")
     context = make_context(tmp_path, tmp_path / "Dockerfile", plan.dockerfile_text)
     output, stream = plain()
@@ -388,15 +389,15 @@ def test_the_builder_made_reads_the_progress_its_buildx_prints(tmp_path: Path) -
     buildkit = BuilderChoice("buildkit", "asked for", (0, 13))
     made = builder_choice.make_builder(buildkit, chosen, FakeEngine(), REGISTRY)
     assert isinstance(made, BuildkitBuilder)
-    assert made.progress == "rawjson"
+    assert made.config.progress == "rawjson"
     old_buildx = BuilderChoice("buildkit", "asked for", (0, 12))
-    assert builder_choice.make_builder(old_buildx, chosen, FakeEngine(), REGISTRY).progress == (
-        "plain"
-    )
+    assert builder_choice.make_builder(
+        old_buildx, chosen, FakeEngine(), REGISTRY
+    ).config.progress == ("plain")
     no_cache = CacheChoice("none", "the containerd image store")
     classic = builder_choice.make_builder(CLASSIC, chosen, FakeEngine(), no_cache)
     assert isinstance(classic, ClassicBuilder)
-    assert (classic.cache, classic.settings.build_network) == (no_cache, "host")
+    assert classic.config == BuildConfig(chosen, no_cache)
 
 
 @pytest.mark.parametrize("requested", [None, "buildkit"])
@@ -417,7 +418,7 @@ def test_buildx_version_runs_once_to_choose_and_make_the_builder(
     made = builder_choice.make_builder(choice, chosen, FakeEngine(), REGISTRY)
     assert (choice.name, choice.buildx) == ("buildkit", (0, 13))
     assert isinstance(made, BuildkitBuilder)
-    assert made.progress == "rawjson"
+    assert made.config.progress == "rawjson"
     assert len(asked) == 1, asked
 
 

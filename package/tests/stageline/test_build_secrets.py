@@ -6,10 +6,10 @@ import pytest
 
 from stageline.actions import plan_document
 from stageline.build_secrets import BuildSecret, parse_secret
-from stageline.builders.buildkit import BuildkitBuilder
+from stageline.builders import BuildConfig
+from stageline.builders.buildkit import buildx_command
 from stageline.builders.choice import choose_builder
 from stageline.cache import CacheChoice
-from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import BuilderUnavailableError, PlanError
 from stageline.plan import Request, make_plan
@@ -64,12 +64,8 @@ def test_only_set_secrets_are_passed_and_the_plan_never_shows_a_value(tmp_path: 
 def test_buildx_gets_the_secret_by_name_not_by_value(tmp_path: Path) -> None:
     config = settings(tmp_path, PIP_INDEX_URL=TOKEN)
     plan = make_plan(config, DOCKERFILE, Request(secrets=("NPM_TOKEN",)))
-    (tmp_path / "Dockerfile").write_text(DOCKERFILE.text)
-    context = make_context(tmp_path, tmp_path / "Dockerfile")
     inline = CacheChoice("inline", "test")
-    builder = BuildkitBuilder(None, config, inline)  # type: ignore[arg-type]  # needs no client
-    command = builder.command(plan, plan.stages[0], context)
-    context.close()
+    command = buildx_command(BuildConfig(config, inline), plan, plan.stages[0], "Dockerfile")
     at = command.index("--secret")
     assert command[at : at + 2] == ["--secret", "id=PIP_INDEX_URL,env=PIP_INDEX_URL"]
     assert "s3cr3t" not in " ".join(command)

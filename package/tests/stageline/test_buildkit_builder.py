@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from stageline.builders import BuildConfig
 from stageline.builders.buildkit import (
     BuildkitBuilder,
     buildkit_missing_reason,
+    buildx_command,
     buildx_version,
     existing_config,
     progress_mode,
@@ -101,8 +103,7 @@ def test_a_stage_build_reads_its_cache_writes_registry_cache_and_tags() -> None:
     index = ("PIP_INDEX_URL", "https://pypi.example/simple")
     plan = make_plan(chosen, parse_dockerfile(dockerfile), Request("a", build_args=(index,)))
     stage = replace(plan.stage("a"), labels=(("io.stageline.content-key", "sha256:k"),))
-    builder = BuildkitBuilder(FakeEngine(), chosen, REGISTRY, "rawjson")
-    context = BuildContext(io.BytesIO(), "0" * 64, 0, 0, "Dockerfile")
+    config = BuildConfig(chosen, REGISTRY, "rawjson")
     reads = [
         f"type=registry,ref={IMAGE}/cache:base--feature-x",
         f"type=registry,ref={IMAGE}/cache:base",
@@ -122,8 +123,8 @@ def test_a_stage_build_reads_its_cache_writes_registry_cache_and_tags() -> None:
         *(option for ref in reads for option in ("--cache-from", ref)),
         "--network", "host",
     ]  # fmt: skip
-    assert builder.command(plan, stage, context, solve_only=True) == solve
-    assert builder.command(plan, stage, context) == [
+    assert buildx_command(config, plan, stage, "Dockerfile", solve_only=True) == solve
+    assert buildx_command(config, plan, stage, "Dockerfile") == [
         *solve[:9], "--load", *solve[11:],
         "--cache-to", f"type=registry,ref={IMAGE}/cache:a--feature-x,mode=max",
         "--label", "io.stageline.content-key=sha256:k",
@@ -134,8 +135,7 @@ def test_a_stage_build_reads_its_cache_writes_registry_cache_and_tags() -> None:
 def test_with_no_cache_nothing_is_read_and_the_base_is_pulled_again() -> None:
     chosen = settings({})
     plan = plan_of(chosen, no_cache=True)
-    context = BuildContext(io.BytesIO(), "0" * 64, 0, 0, "Dockerfile")
-    command = BuildkitBuilder(FakeEngine(), chosen, INLINE).command(plan, plan.stage("a"), context)
+    command = buildx_command(BuildConfig(chosen, INLINE), plan, plan.stage("a"), "Dockerfile")
     assert command[4:] == [
         "plain", "--file", "Dockerfile", "--target", "a", "--load",
         "--build-arg", "BUILDKIT_INLINE_CACHE=1", "--no-cache", "--pull",
@@ -148,7 +148,7 @@ def run_builds(
 ) -> tuple[list[StageResult], list[str]]:
     """Build ``stages`` of the target ``a`` (solved together first if ``solve``)."""
     plan = plan_of(chosen)
-    builder = BuildkitBuilder(FakeEngine(size=42), chosen, REGISTRY, "rawjson")
+    builder = BuildkitBuilder(FakeEngine(size=42), BuildConfig(chosen, REGISTRY, "rawjson"))
     shown = io.StringIO()
     output = Output(shown, force_plain=True)
     if solve:
@@ -196,7 +196,7 @@ def test_a_failing_step_is_named_with_its_stage_and_last_lines(
     environ = fake_docker(tmp_path, BUILDX, "rawjson-failing-step.rawjson", exit_code=1)
     chosen = settings(environ)
     plan = plan_of(chosen, target="broken")
-    builder = BuildkitBuilder(FakeEngine(), chosen, REGISTRY, "rawjson")
+    builder = BuildkitBuilder(FakeEngine(), BuildConfig(chosen, REGISTRY, "rawjson"))
     with pytest.raises(BuildError) as failed:
         builder.build_stage(plan, plan.stage("broken"), context, Output(io.StringIO(), True))
     first, *rest = str(failed.value).splitlines()

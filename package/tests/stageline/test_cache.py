@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 from stageline.actions import pulls_for
-from stageline.builders.buildkit import BuildkitBuilder, docker_config
+from stageline.builders import BuildConfig
+from stageline.builders.buildkit import buildx_command, docker_config
 from stageline.builders.choice import BuilderChoice
 from stageline.cache import CONTAINERD_SNAPSHOTTER, CacheChoice, choose_cache
-from stageline.context import make_context
 from stageline.dockerfile import parse_dockerfile
 from stageline.plan import make_plan
 from stageline.settings import Secret, Settings
@@ -53,27 +53,21 @@ def test_a_branch_writes_its_own_cache_ref_and_reads_its_own_then_the_defaults(
 def test_buildx_exports_and_reads_registry_cache_only_when_chosen(tmp_path: Path) -> None:
     config = settings(tmp_path, "feature-x")
     plan = make_plan(config, parse_dockerfile(DOCKERFILE))
-    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
-    context = make_context(tmp_path, tmp_path / "Dockerfile")
     for backend in ("registry", "inline"):
-        builder = BuildkitBuilder(None, config, CacheChoice(backend, "test"))  # type: ignore[arg-type]
-        command = " ".join(builder.command(plan, plan.stage("app"), context))
+        build = BuildConfig(config, CacheChoice(backend, "test"))
+        command = " ".join(buildx_command(build, plan, plan.stage("app"), "Dockerfile"))
         exported = f"--cache-to type=registry,ref={IMAGE}/cache:app--feature-x,mode=max"
         assert (exported in command) == (backend == "registry")
         assert (f"ref={IMAGE}/cache:deps " in command) == (backend == "registry")
         assert f"--cache-from type=registry,ref={IMAGE}:deps " in command
-    context.close()
 
 
 def test_the_joint_solve_reads_every_cache_source_and_writes_nothing(tmp_path: Path) -> None:
     config = settings(tmp_path)
     plan = make_plan(config, parse_dockerfile(DOCKERFILE))
-    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
-    context = make_context(tmp_path, tmp_path / "Dockerfile")
-    builder = BuildkitBuilder(None, config, CacheChoice("registry", "test"))  # type: ignore[arg-type]
-    solve = builder.command(plan, plan.stage("app"), context, solve_only=True)
-    build = builder.command(plan, plan.stage("app"), context)
-    context.close()
+    registry = BuildConfig(config, CacheChoice("registry", "test"))
+    solve = buildx_command(registry, plan, plan.stage("app"), "Dockerfile", solve_only=True)
+    build = buildx_command(registry, plan, plan.stage("app"), "Dockerfile")
     assert "type=cacheonly" in solve
     assert "--load" not in solve
     assert not {"--tag", "--cache-to", "--label"} & set(solve)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ import pytest
 import requests
 from docker.errors import APIError
 
-from stageline.builders.classic import ClassicBuilder
+from stageline.builders import BuildConfig
+from stageline.builders.classic import ClassicBuilder, classic_build_options
 from stageline.cache import CacheChoice
 from stageline.console import Output
 from stageline.context import BuildContext, make_context
@@ -44,7 +46,7 @@ def classic(
     settings = Settings(
         root=Path("."), image=IMAGE, ref_slug="main", default_branch="main", build_network=network
     )
-    return ClassicBuilder(engine, settings, CacheChoice(cache, "test"))  # type: ignore[arg-type]
+    return ClassicBuilder(engine, BuildConfig(settings, CacheChoice(cache, "test")))
 
 
 def plan_for(target: str) -> Plan:
@@ -70,6 +72,35 @@ def build(engine: FakeEngine, target: str, context: BuildContext) -> tuple[Any, 
     builder = classic(engine, network="host")
     result = builder.build_stage(plan, plan.stage(target), context, Output(shown, True))
     return result, shown.getvalue()
+
+
+def test_the_build_options_are_made_from_the_plan_alone() -> None:
+    plan = plan_for("app")
+    stage = replace(plan.stage("app"), labels=(("io.stageline.content-key", "sha256:k"),))
+    settings = Settings(
+        root=Path("."), image=IMAGE, ref_slug="main", default_branch="main", build_network="host"
+    )
+    images = BuildConfig(settings, CacheChoice("images", "test"))
+    options = classic_build_options(images, plan, stage, "Dockerfile")
+    assert options == {
+        "custom_context": True,
+        "dockerfile": "Dockerfile",
+        "target": "app",
+        "tag": f"{IMAGE}:app",
+        "cache_from": list(stage.cache_from),
+        "buildargs": plan.build_arg_values,
+        "labels": {"io.stageline.content-key": "sha256:k"},
+        "nocache": False,
+        "pull": False,
+        "rm": True,
+        "forcerm": True,
+        "network_mode": "host",
+    }
+    assert options["cache_from"]
+    without = BuildConfig(settings, CacheChoice("none", "the containerd image store"))
+    assert classic_build_options(without, plan, stage, "Dockerfile")["cache_from"] is None
+    bare = classic_build_options(without, replace(plan, no_cache=True), plan.stage("app"), "D")
+    assert (bare["labels"], bare["nocache"], bare["pull"]) == (None, True, True)
 
 
 def test_a_cached_step_and_steps_that_ran_are_counted_and_the_image_is_tagged(

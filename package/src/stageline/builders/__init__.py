@@ -27,18 +27,23 @@ from stageline.settings import Settings
 TAIL_LINES = 12
 
 
+@dataclass(frozen=True)
+class BuildConfig:
+    """What every stage build of a run shares; a stage's command line is made from it."""
+
+    settings: Settings
+    cache: CacheChoice
+    progress: str = "plain"  # what BuildKit is asked to print: "rawjson" or "plain"
+
+
 class Builder:
     """Builds the planned stages one at a time; a subclass runs one stage's build."""
 
     name = ""
 
-    def __init__(
-        self, client: APIClient, settings: Settings, cache: CacheChoice, progress: str = "plain"
-    ) -> None:
+    def __init__(self, client: APIClient, config: BuildConfig) -> None:
         self.client = client
-        self.settings = settings
-        self.cache = cache
-        self.progress = progress  # what BuildKit is asked to print: "rawjson" or "plain"
+        self.config = config
 
     def solve_together(
         self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from stageline.builders import Builder, StageTally
+from stageline.builders import BuildConfig, Builder, StageTally
 from stageline.builders.buildkit_progress import PlainProgress, ProgressLog, RawjsonProgress
 from stageline.console import Output
 from stageline.context import BuildContext
@@ -139,6 +139,49 @@ def docker_config(settings: Settings) -> Iterator[dict[str, str]]:
         yield {"DOCKER_CONFIG": directory}
 
 
+def buildx_command(
+    config: BuildConfig, plan: Plan, stage: StagePlan, dockerfile: str, solve_only: bool = False
+) -> list[str]:
+    """Return the ``docker buildx build`` command line for ``stage`` (without the context).
+
+    ``dockerfile`` is the Dockerfile's name in the context. ``solve_only`` runs the steps
+    into BuildKit's cache and exports nothing: no image, no tag, no registry cache (see
+    :meth:`BuildkitBuilder.solve_together`).
+    """
+    command = [
+        "docker", "buildx", "build",
+        "--progress", config.progress,
+        "--file", dockerfile,
+        "--target", stage.name,
+        *(["--output", "type=cacheonly"] if solve_only else ["--load"]),
+        "--build-arg", "BUILDKIT_INLINE_CACHE=1",
+    ]  # fmt: skip
+    for name, value in plan.build_arg_values.items():
+        command += ["--build-arg", f"{name}={value}"]
+    for secret in plan.secrets:
+        command += ["--secret", secret.buildx_option()]
+    reads = (*stage.cache_reads, *stage.cache_from) if config.cache.registry else stage.cache_from
+    for ref in reads:
+        command += ["--cache-from", f"type=registry,ref={ref}"]
+    if plan.no_cache:
+        command += ["--no-cache", "--pull"]
+    if config.settings.build_network:
+        command += ["--network", config.settings.build_network]
+    return command if solve_only else command + buildx_exports(config, stage)
+
+
+def buildx_exports(config: BuildConfig, stage: StagePlan) -> list[str]:
+    """Return the options for what a stage build writes: registry cache, labels, tags."""
+    options = []
+    if config.cache.registry:
+        options += ["--cache-to", f"type=registry,ref={stage.cache_ref},mode=max"]
+    for name, value in stage.labels:
+        options += ["--label", f"{name}={value}"]
+    for tag in stage.tags:
+        options += ["--tag", tag]
+    return options
+
+
 class BuildkitBuilder(Builder):
     """Builds stages with ``docker buildx build`` and loads them into the engine."""
 
@@ -147,48 +190,8 @@ class BuildkitBuilder(Builder):
 
     def new_log(self, target: str) -> ProgressLog:
         """Return a reader for the progress this builder asks buildx for."""
-        return RawjsonProgress(target) if self.progress == "rawjson" else PlainProgress(target)
-
-    def command(
-        self, plan: Plan, stage: StagePlan, context: BuildContext, solve_only: bool = False
-    ) -> list[str]:
-        """Return the ``docker buildx build`` command line for ``stage``.
-
-        ``solve_only`` runs the steps into BuildKit's cache and exports nothing: no
-        image, no tag, no registry cache (see :meth:`BuildkitBuilder.solve_together`).
-        """
-        command = [
-            "docker", "buildx", "build",
-            "--progress", self.progress,
-            "--file", context.dockerfile,
-            "--target", stage.name,
-            *(["--output", "type=cacheonly"] if solve_only else ["--load"]),
-            "--build-arg", "BUILDKIT_INLINE_CACHE=1",
-        ]  # fmt: skip
-        for name, value in plan.build_arg_values.items():
-            command += ["--build-arg", f"{name}={value}"]
-        for secret in plan.secrets:
-            command += ["--secret", secret.buildx_option()]
-        for ref in (
-            (*stage.cache_reads, *stage.cache_from) if self.cache.registry else stage.cache_from
-        ):
-            command += ["--cache-from", f"type=registry,ref={ref}"]
-        if plan.no_cache:
-            command += ["--no-cache", "--pull"]
-        if self.settings.build_network:
-            command += ["--network", self.settings.build_network]
-        return command if solve_only else command + self.exports(stage)
-
-    def exports(self, stage: StagePlan) -> list[str]:
-        """Return the options for what a stage build writes: registry cache, labels, tags."""
-        options = []
-        if self.cache.registry:
-            options += ["--cache-to", f"type=registry,ref={stage.cache_ref},mode=max"]
-        for name, value in stage.labels:
-            options += ["--label", f"{name}={value}"]
-        for tag in stage.tags:
-            options += ["--tag", tag]
-        return options
+        rawjson = self.config.progress == "rawjson"
+        return RawjsonProgress(target) if rawjson else PlainProgress(target)
 
     def solve_together(
         self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
@@ -206,9 +209,8 @@ class BuildkitBuilder(Builder):
         last = stages[-1]
         output.header(f"solve {', '.join(s.name for s in stages)} together (one BuildKit run)")
         log = self.new_log(last.name)
-        self._buildx(
-            [*self.command(plan, last, context, solve_only=True), "-"], context, log, output
-        )
+        command = buildx_command(self.config, plan, last, context.dockerfile, solve_only=True)
+        self._buildx([*command, "-"], context, log, output)
         self.solved = log
 
     def _buildx(
@@ -216,8 +218,9 @@ class BuildkitBuilder(Builder):
     ) -> None:
         """Run ``command`` with the context on stdin; raise BuildError when it fails."""
         # choose_builder() has already checked that buildx is there.
-        with docker_config(self.settings) as extra:
-            env = {**self.settings.environ, **extra, "DOCKER_BUILDKIT": "1"}
+        settings = self.config.settings
+        with docker_config(settings) as extra:
+            env = {**settings.environ, **extra, "DOCKER_BUILDKIT": "1"}
             returncode = self._run(command, context, env, log, output)
         if returncode != 0:
             raise BuildError(log.failure(log.target))
@@ -235,7 +238,8 @@ class BuildkitBuilder(Builder):
         log = self.new_log(stage.name)
         with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
             iidfile = Path(scratch) / "iid"
-            command = [*self.command(plan, stage, context), "--iidfile", str(iidfile), "-"]
+            command = buildx_command(self.config, plan, stage, context.dockerfile)
+            command += ["--iidfile", str(iidfile), "-"]
             self._buildx(command, context, log, output)
             image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.exists() else ""
         if not image_id:

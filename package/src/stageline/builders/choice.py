@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from docker import APIClient
 
-from stageline.builders import Builder
+from stageline.builders import BuildConfig, Builder
 from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder, buildx_version, progress_mode
 from stageline.builders.classic import ClassicBuilder
 from stageline.cache import CacheChoice
@@ -78,5 +78,5 @@ def make_builder(
 ) -> Builder:
     """Return the builder object for ``choice``."""
     if choice.name == "buildkit":
-        return BuildkitBuilder(client, settings, cache, progress_mode(choice.buildx))
-    return ClassicBuilder(client, settings, cache)
+        return BuildkitBuilder(client, BuildConfig(settings, cache, progress_mode(choice.buildx)))
+    return ClassicBuilder(client, BuildConfig(settings, cache))

@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from docker.errors import APIError, DockerException
 
-from stageline.builders import Builder, StageTally, StepLog
+from stageline.builders import BuildConfig, Builder, StageTally, StepLog
 from stageline.console import Output
 from stageline.context import BuildContext
 from stageline.engine import api_error_text, no_daemon_message
@@ -103,6 +103,31 @@ class ClassicStream:
             self._pending = ""
 
 
+def classic_build_options(
+    config: BuildConfig, plan: Plan, stage: StagePlan, dockerfile: str
+) -> dict[str, Any]:
+    """Return the engine's ``/build`` options for ``stage`` (all but the context itself).
+
+    ``dockerfile`` is the Dockerfile's name in the context. Without a cache backend
+    (the containerd image store, see :mod:`stageline.cache`) no ``cache_from`` is passed.
+    """
+    use_cache_from = config.cache.backend != "none"
+    return {
+        "custom_context": True,
+        "dockerfile": dockerfile,
+        "target": stage.name,
+        "tag": stage.tags[0],
+        "cache_from": (list(stage.cache_from) or None) if use_cache_from else None,
+        "buildargs": plan.build_arg_values,
+        "labels": dict(stage.labels) or None,
+        "nocache": plan.no_cache,
+        "pull": plan.no_cache,
+        "rm": True,
+        "forcerm": True,
+        "network_mode": config.settings.build_network,
+    }
+
+
 class ClassicBuilder(Builder):
     """Builds stages with the engine's classic builder through the docker SDK.
 
@@ -117,31 +142,16 @@ class ClassicBuilder(Builder):
     ) -> tuple[str, StageTally]:
         """Build ``stage`` through the engine's API, tag it, and return its ID and tally."""
         reader = ClassicStream(stage.name, output)
-        use_cache_from = self.cache.backend != "none"
+        options = classic_build_options(self.config, plan, stage, context.dockerfile)
         try:
-            stream = self.client.build(
-                fileobj=context.open(),
-                custom_context=True,
-                dockerfile=context.dockerfile,
-                target=stage.name,
-                tag=stage.tags[0],
-                cache_from=(list(stage.cache_from) or None) if use_cache_from else None,
-                buildargs=plan.build_arg_values,
-                labels=dict(stage.labels) or None,
-                nocache=plan.no_cache,
-                pull=plan.no_cache,
-                rm=True,
-                forcerm=True,
-                network_mode=self.settings.build_network,
-                decode=True,
-            )
+            stream = self.client.build(fileobj=context.open(), decode=True, **options)
             for chunk in stream:
                 reader.read(chunk)
             reader.flush()
         except APIError as exc:
             raise BuildError(reader.log.failure(stage.name, api_error_text(exc))) from None
         except (requests.exceptions.RequestException, DockerException, OSError):
-            raise DaemonError(no_daemon_message(self.settings.environ)) from None
+            raise DaemonError(no_daemon_message(self.config.settings.environ)) from None
         if reader.image_id is None:
             raise BuildError(
                 f"the engine finished stage {stage.name} without an image ID; "
