@@ -12,6 +12,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ from testing.production_image import (
     docker_api,
     wait_for_http,
 )
+from testing.wheelhouse import build_wheelhouse
 
 _built: list[ProductionImage] = []
 
@@ -80,6 +82,21 @@ def production_image(
     image = build_production_image(context)
     _built.append(image)
     return image
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a folder holding the stageline wheel built from this working tree.
+
+    Pass it on with testing.wheelhouse.find_links_variables: a project's pin of stageline
+    then installs this checkout's package, which no index has before a release.
+    """
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    try:
+        build_wheelhouse(directory)
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
-from testing.projects import REPO_ROOT, copy_project
+from testing.projects import TEMPLATE_ROOT, copy_project
 from testing.registries import registry_tags
+from testing.wheelhouse import find_links_variables
 
 pytestmark = pytest.mark.docker
 
@@ -32,6 +33,8 @@ RUN apt-get update \\
     && rm -rf /var/lib/apt/lists/*
 """
 SHA = "4444dddd"
+# Where the job's container sees the wheelhouse of this checkout's stageline package.
+WHEELHOUSE = "/wheelhouse"
 
 
 class GitLabLoader(yaml.SafeLoader):
@@ -46,7 +49,7 @@ GitLabLoader.add_constructor(
 
 def build_job() -> dict[str, Any]:
     """Return the build job of .gitlab-ci.yml."""
-    pipeline = yaml.load((REPO_ROOT / ".gitlab-ci.yml").read_text(), Loader=GitLabLoader)
+    pipeline = yaml.load((TEMPLATE_ROOT / ".gitlab-ci.yml").read_text(), Loader=GitLabLoader)
     job: dict[str, Any] = pipeline["build"]
     return job
 
@@ -79,7 +82,11 @@ def test_the_job_image_pins_one_docker_version_for_the_cli_and_dind() -> None:
 
 
 def test_the_build_job_runs_in_its_image_with_buildkit(
-    stand_in: str, registry_address: str, base_images: dict[str, str], tmp_path: Path
+    stand_in: str,
+    registry_address: str,
+    base_images: dict[str, str],
+    wheelhouse: Path,
+    tmp_path: Path,
 ) -> None:
     job = build_job()
     project = copy_project(tmp_path / "project")
@@ -96,9 +103,13 @@ def test_the_build_job_runs_in_its_image_with_buildkit(
         "CI_COMMIT_REF_SLUG": "main",
         "CI_DEFAULT_BRANCH": "main",
         "CI_COMMIT_SHORT_SHA": SHA,
+        # The job installs the pinned stageline release; before it is on an index, the
+        # wheel of this checkout stands for it.
+        **find_links_variables(WHEELHOUSE, environ={}),
     }
     command = ["docker", "run", "--rm", "--network", "host"]
     command += ["-v", "/var/run/docker.sock:/var/run/docker.sock"]
+    command += ["-v", f"{wheelhouse}:{WHEELHOUSE}:ro"]
     command += ["-v", f"{project}:/builds/app", "-w", "/builds/app"]
     command += [arg for name, value in variables.items() for arg in ("-e", f"{name}={value}")]
     result = subprocess.run(
