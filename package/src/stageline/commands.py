@@ -19,7 +19,8 @@ from stageline.builders.choice import BuilderChoice, choose_builder
 from stageline.console import Output
 from stageline.plan import Plan, Request
 from stageline.report import record_step_seconds, write_json_report, write_metrics
-from stageline.settings import Settings, load_settings
+from stageline.settings import Settings
+from stageline.settings_loader import load_settings
 
 
 @dataclass(frozen=True)

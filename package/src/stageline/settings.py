@@ -1,21 +1,19 @@
-"""Typed settings, read once per task from the environment and an optional ``.env``.
+"""Typed settings, and how they are made from already-read sources (pure).
 
 GitLab's predefined variable names are used wherever one exists, so a laptop with a
-``.env`` and a GitLab job configure the same thing the same way. Environment
-variables win over ``.env``. Nothing is read at import time.
+``.env`` and a GitLab job configure the same thing the same way.
+:func:`parse_settings` turns the variables, the ``[tool.stageline]`` table and what git
+said into :class:`Settings`; reading those (the environment, ``.env``, pyproject.toml,
+git) is :mod:`stageline.settings_loader`'s job. Nothing is read at import time.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stageline import dotenv_file
 from stageline.errors import SettingsError
 
 BUILDERS = ("auto", "classic", "buildkit")
@@ -86,6 +84,14 @@ class Settings:
         return self.commit_tag is None and self.ref_slug == ref_slug(self.default_branch)
 
 
+@dataclass(frozen=True)
+class GitFacts:
+    """What git said about the checkout: its branch and short SHA (None: not asked, or none)."""
+
+    branch: str | None = None
+    short_sha: str | None = None
+
+
 def ref_slug(ref: str) -> str:
     """Return GitLab's ``CI_COMMIT_REF_SLUG`` for a branch or tag name.
 
@@ -114,45 +120,6 @@ def check_tag(tag: str, variable: str) -> str:
             "digits, _ . and -, not starting with . or -."
         )
     return tag
-
-
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Return the variables of a ``.env`` file, refusing lines it cannot parse.
-
-    The reader is shared with Django (stageline/dotenv_file.py); a bad line is a
-    SettingsError here, named by file and line without echoing it (it may hold a secret).
-    """
-    try:
-        return dotenv_file.read_dotenv(path)
-    except dotenv_file.DotenvError as exc:
-        raise SettingsError(str(exc)) from None
-
-
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out = result.stdout.strip()
-    return out if result.returncode == 0 and out else None
-
-
-def _project_config(root: Path) -> dict[str, object]:
-    pyproject = root / "pyproject.toml"
-    if not pyproject.is_file():
-        return {}
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"pyproject.toml cannot be parsed ({exc}); fix the file.") from None
-    table = data.get("tool", {}).get("stageline", {})
-    return table if isinstance(table, dict) else {}
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int) -> int:
@@ -214,13 +181,13 @@ def _image_setting(env: Mapping[str, str], project: Mapping[str, object], root: 
 
 
 def _ref_settings(
-    env: Mapping[str, str], project: Mapping[str, object], root: Path
+    env: Mapping[str, str], project: Mapping[str, object], git: GitFacts
 ) -> tuple[str, str]:
     """Return the default branch and this ref's tag-safe slug (GitLab's, else git's branch)."""
     default_branch = _get(env, "CI_DEFAULT_BRANCH") or str(project.get("default-branch") or "main")
     slug = _get(env, "CI_COMMIT_REF_SLUG")
     if slug is None:
-        ref = _get(env, "CI_COMMIT_REF_NAME") or _git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        ref = _get(env, "CI_COMMIT_REF_NAME") or git.branch
         slug = ref_slug(ref) if ref and ref != "HEAD" else ref_slug(default_branch)
     slug = ref_slug(slug)
     if not slug:
@@ -230,8 +197,8 @@ def _ref_settings(
     return default_branch, slug
 
 
-def _short_sha_setting(env: Mapping[str, str], root: Path) -> str | None:
-    short_sha = _get(env, "CI_COMMIT_SHORT_SHA") or _git(root, "rev-parse", "--short=8", "HEAD")
+def _short_sha_setting(env: Mapping[str, str], git: GitFacts) -> str | None:
+    short_sha = _get(env, "CI_COMMIT_SHORT_SHA") or git.short_sha
     return check_tag(short_sha, "CI_COMMIT_SHORT_SHA") if short_sha is not None else None
 
 
@@ -268,25 +235,27 @@ def _registry_login(
     return registry, user, password
 
 
-def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
-    """Return the settings for the project at ``root``.
+def needs_git(env: Mapping[str, str]) -> tuple[bool, bool]:
+    """Return whether the branch and the short SHA must come from git (no variable says)."""
+    branch = _get(env, "CI_COMMIT_REF_SLUG") is None and _get(env, "CI_COMMIT_REF_NAME") is None
+    return branch, _get(env, "CI_COMMIT_SHORT_SHA") is None
 
-    Sources, strongest first: ``environ`` (default: the process environment), the
-    project's ``.env``, ``[tool.stageline]`` in pyproject.toml, then git.
+
+def parse_settings(
+    root: Path, env: Mapping[str, str], project: Mapping[str, object], git: GitFacts
+) -> Settings:
+    """Return the settings made from the variables (``.env`` merged in), the project's
+    ``[tool.stageline]`` table and what git said; raise SettingsError for a bad value.
     """
-    root = Path(root).resolve()
-    env: dict[str, str] = read_dotenv(root / ".env")
-    env.update(os.environ if environ is None else environ)
-    project = _project_config(root)
     image = _image_setting(env, project, root)
-    default_branch, slug = _ref_settings(env, project, root)
+    default_branch, slug = _ref_settings(env, project, git)
     registry, user, password = _registry_login(env, image)
     return Settings(
         root=root,
         image=image,
         ref_slug=slug,
         default_branch=default_branch,
-        short_sha=_short_sha_setting(env, root),
+        short_sha=_short_sha_setting(env, git),
         commit_tag=_get(env, "CI_COMMIT_TAG"),
         registry=registry,
         registry_user=user,
@@ -301,5 +270,16 @@ def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = No
         ),
         secret_specs=_names_setting(project, "secrets", (), '["PIP_INDEX_URL"]'),
         promote_merged=_flag_setting(env, project, "STAGELINE_PROMOTE_MERGED", "promote-merged"),
-        environ=env,
+        environ=dict(env),
     )
+
+
+def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
+    """Return the settings for the project at ``root``, read by :mod:`stageline.settings_loader`.
+
+    Kept here for callers that import it from this module; new code imports it from there.
+    """
+    # Imported here: settings_loader imports this module.
+    from stageline.settings_loader import load_settings as load
+
+    return load(root, environ)

@@ -13,7 +13,7 @@ import pytest
 
 from stageline.errors import StagelineError
 from stageline.local_dev import compose_command, compose_environ, run_stack
-from stageline.settings import load_settings
+from stageline.settings_loader import load_settings
 from testing.checks import assert_one_error_line, run_python
 
 

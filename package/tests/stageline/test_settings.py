@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from stageline.errors import SettingsError
-from stageline.settings import Secret, load_settings, ref_slug
+from stageline.settings import GitFacts, Secret, needs_git, parse_settings, ref_slug
+from stageline.settings_loader import load_settings
 
 
 @pytest.fixture
@@ -162,3 +163,29 @@ def test_a_build_args_setting_that_is_not_a_list_of_names_is_refused(project: Pa
     (project / "pyproject.toml").write_text('[tool.stageline]\nbuild-args = "PYTHON_IMAGE"\n')
     with pytest.raises(SettingsError, match="must be a list of names"):
         load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
+
+
+def test_settings_are_parsed_from_what_was_read_without_git_or_files() -> None:
+    project = {"image": "acme-shop", "default-branch": "trunk", "target": "Production"}
+    git = GitFacts(branch="Feature/X", short_sha="abcdef12")
+    settings = parse_settings(Path("/nowhere/shop"), {"STAGELINE_BUILDER": "classic"}, project, git)
+    assert (settings.image, settings.ref_slug, settings.short_sha) == (
+        "acme-shop",
+        "feature-x",
+        "abcdef12",
+    )
+    assert (settings.default_branch, settings.target, settings.builder) == (
+        "trunk",
+        "production",
+        "classic",
+    )
+    ci = {"CI_COMMIT_REF_SLUG": "trunk", "CI_COMMIT_SHORT_SHA": "0123abcd"}
+    settings = parse_settings(Path("/nowhere/shop"), ci, {}, git)
+    assert (settings.image, settings.ref_slug, settings.short_sha) == ("shop", "trunk", "0123abcd")
+    assert parse_settings(Path("/x/y"), {}, {}, GitFacts()).ref_slug == "main"
+
+
+def test_git_is_asked_only_for_what_no_variable_says() -> None:
+    assert needs_git({}) == (True, True)
+    assert needs_git({"CI_COMMIT_REF_NAME": "b", "CI_COMMIT_SHORT_SHA": ""}) == (False, True)
+    assert needs_git({"CI_COMMIT_REF_SLUG": "b", "CI_COMMIT_SHORT_SHA": "abc"}) == (False, False)
