@@ -17,6 +17,7 @@ from docker import APIClient
 from docker.errors import APIError, DockerException, ImageNotFound
 
 from stageline import registry
+from stageline.build_secrets import chosen_secrets
 from stageline.builders import Builder
 from stageline.builders.choice import BuilderChoice, make_builder
 from stageline.cache import CacheChoice, choose_cache
@@ -44,8 +45,16 @@ from stageline.settings import Settings
 
 
 def load_plan(settings: Settings, request: Request | None = None) -> Plan:
-    """Return the plan for ``request``, read from the project's Dockerfile."""
-    return make_plan(settings, read_dockerfile(settings.dockerfile_path), request)
+    """Return the plan for ``request``, from the project's Dockerfile and secret files."""
+    request = request or Request()
+    dockerfile = read_dockerfile(settings.dockerfile_path)
+    return make_plan(settings, dockerfile, request, existing_secret_files(settings, request))
+
+
+def existing_secret_files(settings: Settings, request: Request) -> frozenset[Path]:
+    """Return the files of the chosen file secrets (project's and ``--secret``) that exist."""
+    chosen = chosen_secrets(settings, request.secrets)
+    return frozenset(s.file for s in chosen if s.file is not None and s.file.is_file())
 
 
 def engine_info(client: APIClient) -> dict[str, object] | None:

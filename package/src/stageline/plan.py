@@ -23,10 +23,12 @@ ambiguous.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stageline.build_args import BuildArg, choose_build_args, offered_build_args
-from stageline.build_secrets import BuildSecret, chosen_secrets, is_set
+from stageline.build_secrets import BuildSecret, chosen_secrets
 from stageline.dockerfile import Dockerfile, StageGraph, stage_graph
 from stageline.dockerfile.rewrite import engine_dockerfile
 from stageline.dockerfile.stages import BuildkitFeature
@@ -203,8 +205,24 @@ class Request:
     no_cache: bool = False
 
 
-def make_plan(settings: Settings, dockerfile: Dockerfile, request: Request | None = None) -> Plan:
-    """Return the build plan for ``request`` (default: the target and its ancestors)."""
+def secret_is_set(secret: BuildSecret, settings: Settings, files: Collection[Path]) -> bool:
+    """Return whether ``secret`` has a value: a set variable, or a file among ``files``."""
+    if secret.env is not None:
+        return bool(settings.environ.get(secret.env))
+    return secret.file is not None and secret.file in files
+
+
+def make_plan(
+    settings: Settings,
+    dockerfile: Dockerfile,
+    request: Request | None = None,
+    secret_files: Collection[Path] = (),
+) -> Plan:
+    """Return the build plan for ``request`` (default: the target and its ancestors).
+
+    ``secret_files`` are the files of file secrets that exist here: the caller looks
+    (:func:`stageline.actions.load_plan`), so that planning reads nothing.
+    """
     request = request or Request()
     offered = offered_build_args(settings, request.build_args)
     global_names = {arg.name for arg in dockerfile.global_args}
@@ -228,7 +246,7 @@ def make_plan(settings: Settings, dockerfile: Dockerfile, request: Request | Non
         build_args=tuple(build_args),
         dockerfile_text=engine_dockerfile(graph, set(chosen)),
         buildkit_features=tuple(dockerfile.buildkit_features(set(chosen))),
-        secrets=tuple(secret for secret in secrets if is_set(secret, settings)),
-        unset_secrets=tuple(secret for secret in secrets if not is_set(secret, settings)),
+        secrets=tuple(s for s in secrets if secret_is_set(s, settings, secret_files)),
+        unset_secrets=tuple(s for s in secrets if not secret_is_set(s, settings, secret_files)),
         graph=graph,
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.actions import plan_document
+from stageline.actions import existing_secret_files, plan_document
 from stageline.build_secrets import BuildSecret, parse_secret
 from stageline.builders import BuildConfig
 from stageline.builders.buildkit import buildx_command
@@ -49,8 +49,8 @@ def test_only_set_secrets_are_passed_and_the_plan_never_shows_a_value(tmp_path: 
     plan = make_plan(settings(tmp_path, PIP_INDEX_URL=TOKEN), DOCKERFILE)
     assert [secret.id for secret in plan.secrets] == ["PIP_INDEX_URL"]
     assert [secret.id for secret in plan.unset_secrets] == ["npmrc"]
-    (tmp_path / ".npmrc").write_text(f"//registry.example.com/:_authToken={TOKEN}\n")
-    plan = make_plan(settings(tmp_path, PIP_INDEX_URL=TOKEN), DOCKERFILE)
+    npmrc = tmp_path / ".npmrc"  # the plan reads no file: it is told which exist
+    plan = make_plan(settings(tmp_path, PIP_INDEX_URL=TOKEN), DOCKERFILE, None, {npmrc})
     assert [secret.id for secret in plan.secrets] == ["PIP_INDEX_URL", "npmrc"]
     choice = choose_builder(settings(tmp_path), plan, "buildkit")
     document = plan_document(plan, choice, CacheChoice("inline", "test"))
@@ -78,3 +78,11 @@ def test_the_classic_builder_refuses_a_build_that_needs_a_secret(tmp_path: Path)
     plain = make_plan(settings(tmp_path, PIP_INDEX_URL=TOKEN), parse_dockerfile("FROM debian\n"))
     with pytest.raises(BuilderUnavailableError, match=r"build secrets \(PIP_INDEX_URL\)"):
         choose_builder(settings(tmp_path), plain, "classic")
+
+
+def test_the_secret_files_that_exist_are_found_before_planning(tmp_path: Path) -> None:
+    config = settings(tmp_path)
+    request = Request(secrets=("id=other,src=missing.txt",))
+    assert existing_secret_files(config, request) == frozenset()
+    (tmp_path / ".npmrc").write_text(f"//registry.example.com/:_authToken={TOKEN}\n")
+    assert existing_secret_files(config, request) == {tmp_path / ".npmrc"}
