@@ -52,5 +52,3 @@ def test_the_templates_build_context_holds_no_tooling() -> None:
     root = Path(__file__).resolve().parents[3]
     tooling = ("package/", "stageline/", "testing/", "docs/", "tasks.py", "noxfile.py")
     assert not [path for path in included_paths(root) if path.startswith(tooling)]
-
-
