@@ -4,18 +4,26 @@ Each test releases this working tree as the newest version CHANGELOG.md records 
 starts a project from it, commits local edits there, releases a changed template as the
 next minor version (vN+1, with its CHANGELOG entry), and runs the documented
 `copier update --defaults --trust` with no terminal, as CI would.
+
+One test moves a project from the last release with the vendored layout (1.0.0: the
+library in stageline/, the harness in testing/, the tooling's tests in tests/) onto the
+package: this working tree released as vN after that commit.
 """
 
 from __future__ import annotations
 
 import datetime
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from testing.checks import require
 
 from tests.template.conftest import (
     ACME,
+    REPO_ROOT,
     TEMPLATE_TAG,
     TEMPLATE_VERSION,
     copier,
@@ -23,12 +31,15 @@ from tests.template.conftest import (
     make_template_repo,
     start_project,
     tag_of,
+    working_tree_files,
 )
 
 pytestmark = pytest.mark.template
 
 NEXT_VERSION = (TEMPLATE_VERSION[0], TEMPLATE_VERSION[1] + 1, 0)
 NEXT_TAG = tag_of(NEXT_VERSION)
+# The project README comes from README.md.jinja: a change there reaches the project.
+README_ANCHOR = "\n## Run it\n\n"
 LOCAL_SECTION = "\n## Deploying the shop\n\nAcme's own notes: deploy on Tuesdays.\n"
 TEMPLATE_SENTENCE = f"Template {NEXT_TAG}: the cache survives a runner's reboot too."
 COMPOSE_ANCHOR = "      GUNICORN_WORKERS: ${GUNICORN_WORKERS:-2}\n"
@@ -81,11 +92,11 @@ def test_update_brings_a_template_release_and_keeps_local_edits(
     git(project, "commit", "--quiet", "--all", "--message", "Local edits", env=environ)
 
     # A change to a templated file, a plain file, a new file and a new question.
-    edit(template / "README.md", "\n## Why\n\n", f"\n## Why\n\n{TEMPLATE_SENTENCE}\n\n")
+    edit(template / "README.md.jinja", README_ANCHOR, f"{README_ANCHOR}{TEMPLATE_SENTENCE}\n\n")
     edit(template / "docker-compose.yml", COMPOSE_ANCHOR, COMPOSE_ANCHOR + COMPOSE_ADDED)
-    (template / "docs").mkdir()
-    (template / "docs/deploy.md").write_text(f"# Deploying\n\nFrom the template's {NEXT_TAG}.\n")
-    (template / "docs/support.md.jinja").write_text("Write to {{ support_email }}.\n")
+    (template / "deploy").mkdir()
+    (template / "deploy/notes.md").write_text(f"# Deploying\n\nFrom the template's {NEXT_TAG}.\n")
+    (template / "deploy/support.md.jinja").write_text("Write to {{ support_email }}.\n")
     (template / "copier.yml").write_text((template / "copier.yml").read_text() + NEW_QUESTION)
     release_next_version(template, environ)
 
@@ -98,8 +109,8 @@ def test_update_brings_a_template_release_and_keeps_local_edits(
     compose = (project / "docker-compose.yml").read_text()
     assert COMPOSE_ADDED in compose
     assert "\nname: acme_shop\n" in compose
-    assert (project / "docs/deploy.md").read_text().endswith(f"From the template's {NEXT_TAG}.\n")
-    assert (project / "docs/support.md").read_text() == "Write to help@example.com.\n"
+    assert (project / "deploy/notes.md").read_text().endswith(f"From the template's {NEXT_TAG}.\n")
+    assert (project / "deploy/support.md").read_text() == "Write to help@example.com.\n"
     assert "#7a1f1f" in (project / "assets/css/main.css").read_text(), "the local edit was lost"
     assert not (project / "CHANGELOG.md").exists(), "the template's changelog stays behind"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
@@ -123,7 +134,7 @@ def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
     edit(project / "docker-compose.yml", COMPOSE_ANCHOR, local)
     git(project, "commit", "--quiet", "--all", "--message", "Four workers", env=environ)
     edit(template / "docker-compose.yml", COMPOSE_ANCHOR, upstream)
-    edit(template / "README.md", "\n## Why\n\n", f"\n## Why\n\n{TEMPLATE_SENTENCE}\n\n")
+    edit(template / "README.md.jinja", README_ANCHOR, f"{README_ANCHOR}{TEMPLATE_SENTENCE}\n\n")
     release_next_version(template, environ)
 
     copier("update", "--defaults", "--trust", cwd=project, env=environ)
@@ -136,3 +147,107 @@ def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
     status = git(project, "status", "--porcelain", env=environ).splitlines()
     assert "UU docker-compose.yml" in status, status
     assert " M README.md" in status, status
+
+
+# The last release whose projects vendored the tooling, and its tag.
+VENDORED_COMMIT = "291b965"
+VENDORED_TAG = "v1.0.0"
+# What 1.0.0 put in a project and 2.0.0 does not: copier deletes the files the template no
+# longer has if the project left them unchanged; copier.yml's migration removes the rest
+# (folders the template still has but leaves out of projects, and edited vendored files).
+VENDORED = [
+    "stageline",
+    "testing",
+    ".ci",
+    "tests/stageline",
+    "tests/pipeline",
+    "tests/faults",
+    "tests/docker",
+    "tests/e2e",
+    "tests/gitlab",
+    "tests/tooling",
+    "tests/conftest.py",
+    "requirements/tasks.txt",
+]
+VIEW_EDIT = (
+    '\n\ndef about(request: HttpRequest) -> HttpResponse:\n    return HttpResponse("Acme")\n'
+)
+PAGE_EDIT = "<!-- Acme: anvils on sale -->\n"
+
+
+def vendored_release(destination: Path, environ: dict[str, str]) -> Path:
+    """Return a template repository holding 1.0.0 (the vendored layout), tagged v1.0.0."""
+    known = subprocess.run(
+        ["git", "cat-file", "-e", f"{VENDORED_COMMIT}^{{commit}}"], cwd=REPO_ROOT, check=False
+    )
+    if known.returncode != 0:
+        require(
+            f"this clone lacks commit {VENDORED_COMMIT} (the 1.0.0 release)",
+            "fetch the history: git fetch --unshallow",
+        )
+    destination.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", VENDORED_COMMIT], cwd=REPO_ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=archive, check=True)
+    git(destination, "init", "--quiet", "--initial-branch=main", env=environ)
+    git(destination, "add", "--all", env=environ)
+    git(destination, "commit", "--quiet", "--message", "Release 1.0.0", env=environ)
+    git(destination, "tag", VENDORED_TAG, env=environ)
+    return destination
+
+
+def release_working_tree(template: Path, environ: dict[str, str]) -> None:
+    """Commit this working tree over ``template``'s files as TEMPLATE_TAG."""
+    git(template, "rm", "-r", "--quiet", ".", env=environ)
+    for name in working_tree_files():
+        target = template / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, target, follow_symlinks=False)
+    git(template, "add", "--all", env=environ)
+    git(template, "commit", "--quiet", "--message", f"Release {TEMPLATE_TAG}", env=environ)
+    git(template, "tag", TEMPLATE_TAG, env=environ)
+
+
+def test_update_from_the_vendored_release_arrives_at_the_package_layout(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    assert TEMPLATE_VERSION[0] > 1, "this working tree is not a release after 1.0.0"
+    template = vendored_release(tmp_path / "template", environ)
+    project = start_project(template, tmp_path / "shop", ACME, environ)
+    assert (project / "stageline/plan.py").is_file(), "1.0.0 vendored the library"
+    secret = (project / ".env").read_text()
+    # The project's own work: an app view and page, and a fix to the vendored harness.
+    views = project / "core/views.py"
+    views.write_text(views.read_text() + VIEW_EDIT)
+    page = project / "core/templates/core/home.html"
+    page.write_text(PAGE_EDIT + page.read_text())
+    checks = project / "testing/checks.py"
+    checks.write_text(checks.read_text() + "# Acme: a local fix\n")
+    git(project, "commit", "--quiet", "--all", "--message", "Acme's edits", env=environ)
+    release_working_tree(template, environ)
+
+    copier("update", "--defaults", "--trust", cwd=project, env=environ)
+
+    left = [name for name in VENDORED if (project / name).exists()]
+    assert not left, f"the vendored tooling is still there after the update: {left}"
+    pins = (project / "requirements/build.txt").read_text().splitlines()
+    assert "stageline[invoke]=={}.{}.{}".format(*TEMPLATE_VERSION) in pins
+    tasks = (project / "tasks.py").read_text()
+    assert "from stageline.tasks import collection\n" in tasks
+    assert views.read_text().endswith(VIEW_EDIT), "the project's view was lost"
+    assert page.read_text().startswith(PAGE_EDIT), "the project's page edit was lost"
+    assert (project / "tests/web/test_home.py").is_file(), "the app's tests stay"
+    assert (project / ".env").read_text() == secret
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == TEMPLATE_TAG
+    assert {name: answers[name] for name in ACME} == ACME
+    conflicted = git(project, "diff", "--name-only", "--diff-filter=U", env=environ)
+    assert conflicted == "", f"unmerged after the update: {conflicted}"
+    status = git(project, "status", "--porcelain", env=environ)
+    assert not [line for line in status.splitlines() if line.endswith(".rej")], status
+    # What is left is an ordinary commit of the new layout.
+    git(project, "add", "--all", env=environ)
+    git(project, "commit", "--quiet", "--message", "Template 2.0.0", env=environ)
+    tracked = git(project, "ls-files", env=environ).split()
+    assert not [name for name in tracked if name.startswith(("stageline/", "testing/", ".ci/"))]
