@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from testing.task_runner import TaskRun
+
 from tests.template.conftest import ACME, REPO_ROOT, run, start_project
 
 pytestmark = pytest.mark.template
