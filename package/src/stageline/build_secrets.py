@@ -60,13 +60,6 @@ def parse_secret(text: str, root: Path) -> BuildSecret:
     return BuildSecret(secret_id, env=env, file=None if file is None else root / file)
 
 
-def is_set(secret: BuildSecret, settings: Settings) -> bool:
-    """Return whether the secret has a value here (a set variable, an existing file)."""
-    if secret.env is not None:
-        return bool(settings.environ.get(secret.env))
-    return secret.file is not None and secret.file.is_file()
-
-
 def chosen_secrets(settings: Settings, options: tuple[str, ...]) -> list[BuildSecret]:
     """Return the secrets the project lists and ``--secret`` adds, each id once."""
     secrets: dict[str, BuildSecret] = {}

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from stageline.errors import SettingsError
 
@@ -241,12 +242,44 @@ def needs_git(env: Mapping[str, str]) -> tuple[bool, bool]:
     return branch, _get(env, "CI_COMMIT_SHORT_SHA") is None
 
 
+# The keys of [tool.stageline], and the type each takes.
+PROJECT_KEYS: Mapping[str, type] = MappingProxyType(
+    {
+        "image": str,
+        "default-branch": str,
+        "target": str,
+        "build-args": list,
+        "secrets": list,
+        "promote-merged": bool,
+    }
+)
+
+
+def check_project_table(project: Mapping[str, object]) -> None:
+    """Raise SettingsError for an unknown key of [tool.stageline], or a value of the wrong type."""
+    for key, value in project.items():
+        expected = PROJECT_KEYS.get(key)
+        if expected is None:
+            known = ", ".join(sorted(PROJECT_KEYS))
+            raise SettingsError(
+                f"[tool.stageline] in pyproject.toml has no setting {key!r}; "
+                f"remove it or use one of: {known}."
+            )
+        # Lists of names are checked item by item where they are read (_names_setting).
+        if expected is not list and not isinstance(value, expected):
+            raise SettingsError(
+                f"[tool.stageline] {key} in pyproject.toml must be a {expected.__name__}, "
+                f"not {type(value).__name__}; see the settings reference."
+            )
+
+
 def parse_settings(
     root: Path, env: Mapping[str, str], project: Mapping[str, object], git: GitFacts
 ) -> Settings:
     """Return the settings made from the variables (``.env`` merged in), the project's
     ``[tool.stageline]`` table and what git said; raise SettingsError for a bad value.
     """
+    check_project_table(project)
     image = _image_setting(env, project, root)
     default_branch, slug = _ref_settings(env, project, git)
     registry, user, password = _registry_login(env, image)

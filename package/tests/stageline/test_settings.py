@@ -189,3 +189,14 @@ def test_git_is_asked_only_for_what_no_variable_says() -> None:
     assert needs_git({}) == (True, True)
     assert needs_git({"CI_COMMIT_REF_NAME": "b", "CI_COMMIT_SHORT_SHA": ""}) == (False, True)
     assert needs_git({"CI_COMMIT_REF_SLUG": "b", "CI_COMMIT_SHORT_SHA": "abc"}) == (False, False)
+
+
+def test_an_unknown_key_of_the_project_table_is_refused_with_the_known_ones() -> None:
+    """A typo in [tool.stageline] must not be silently ignored."""
+    with pytest.raises(SettingsError, match="no setting 'taget'; remove it or use one of: "):
+        parse_settings(Path("/shop"), {}, {"taget": "production"}, GitFacts("main", "abc"))
+
+
+def test_a_project_setting_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(SettingsError, match=r"image in pyproject\.toml must be a str, not int"):
+        parse_settings(Path("/shop"), {}, {"image": 3}, GitFacts("main", "abc"))
