@@ -1,5 +1,5 @@
 # Production image for Stageline, built in stages. The stage names are an
-# interface: the build tool (stageline/dockerfile/) reads the stage graph as
+# interface: the build tool (the stageline package) reads the stage graph as
 # BuildKit does, and tags, pushes and pulls each stage the target needs as a
 # cache source. The target is `production` ([tool.stageline] target in
 # pyproject.toml); `development` comes after it and is built only when asked

@@ -36,6 +36,7 @@ ALLOWED_EVERYWHERE = [
     r"\bstageline\.tasks\b",  # its invoke collection
     r"\bstageline\[invoke\]==[\d.]+",  # its pin in requirements/build.txt
     r"`stageline`",  # the package or its command, named in prose
+    r"\bstageline package\b",  # the package, named in prose
     r"\bstageline (?:plan|pull|build|push|dev|--version)\b",  # its command
     r"https://stageline\.readthedocs\.io/\S*",  # its docs site
     r"\[tool\.stageline\]",  # its settings table in pyproject.toml
