@@ -1,4 +1,9 @@
-"""A project started from the template builds every stage of its image with its own tasks.
+"""A project started from the template builds every stage of its image with the package.
+
+One test builds with the project's own tasks (``python -m invoke``, its tasks.py over
+``stageline.tasks``), the other with the ``stageline`` command as its build job runs it.
+Both run in this interpreter, which must have this working tree's stageline at the
+version the project pins (the image session installs it; so does the template venv).
 
 Marked ``docker`` (and ``template``): the docker session runs it on the main engine, whose
 build cache it shares; ``nox -s template`` leaves it out. Without an engine, or without
@@ -9,18 +14,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import docker
 import pytest
 from docker.errors import DockerException
-
 from testing.checks import require
 from testing.daemons import engine_available
-from testing.task_runner import ok, run_task
-from tests.template.conftest import ACME, start_project
+from testing.task_runner import TaskRun, base_environ, ok, run_task
+
+from tests.template.conftest import ACME, TEMPLATE_VERSION, start_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.template]
 
@@ -41,8 +49,36 @@ def image() -> Iterator[str]:
         pass  # cleanup only: the engine went away, the test already says so
 
 
+def require_pinned_stageline() -> None:
+    """Fail unless this interpreter has the stageline version a generated project pins."""
+    pinned = "{}.{}.{}".format(*TEMPLATE_VERSION)
+    try:
+        installed = version("stageline")
+    except PackageNotFoundError:
+        installed = "none"
+    assert installed == pinned, (
+        f"stageline {installed} is installed here, the project pins {pinned}: "
+        "pip install -e 'package[invoke]' (nox -s image does)"
+    )
+
+
+def run_stageline(project: Path, *args: str, env: dict[str, str]) -> TaskRun:
+    """Run the ``stageline`` command in ``project`` as the build job does."""
+    result = subprocess.run(
+        [sys.executable, "-m", "stageline", *args],
+        cwd=project,
+        env={**base_environ(), **env},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    return TaskRun(result.returncode, result.stdout, result.stderr)
+
+
 def build_env(environ: dict[str, str]) -> dict[str, str]:
     """Return the tasks' environment: the mirror's base images and this engine; or skip."""
+    require_pinned_stageline()
     reason = engine_available(os.environ.get("DOCKER_HOST"))
     if reason:
         require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
@@ -85,11 +121,14 @@ def test_a_private_index_project_builds_with_buildkit_when_no_secret_is_set(
     env = build_env(environ)
     answers = {**ACME, "image": image, "private_index": "true"}
     project = start_project(template_repo, tmp_path / "shop", answers, environ)
-    plan = ok(run_task(project, "plan", env=env))
+    # The build job's commands (.gitlab-ci.yml): stageline plan, then stageline build.
+    plan = ok(run_stageline(project, "plan", env=env))
     assert "builder: buildkit (auto: Dockerfile line" in plan.stdout
     assert "secret:      PIP_INDEX_URL not set" in plan.stdout
     assert "secret:      NPM_TOKEN not set" in plan.stdout
-    ok(run_task(project, "build-stages", env=env))
+    report_file = project / "reports/build/stages.json"
+    ok(run_stageline(project, "build", "--report", str(report_file), env=env))
+    assert [stage["name"] for stage in json.loads(report_file.read_text())["stages"]] == STAGES
     assert (
         python_in(f"{image}:production", "import django; print(django.get_version())")[:3] == "5.2"
     )
