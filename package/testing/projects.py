@@ -38,6 +38,9 @@ LOCAL_STATE = (
     "package",
     "docs",
 )
+# Where the template's own nox sessions start: copier cuts noxfile.py from this line to
+# the end (noxfile.py.jinja). They install ./package, which a copy leaves out.
+TEMPLATE_ONLY_MARKER = "\n# >>> template-only"
 # What a project's tasks.py needs: the collection of the installed package.
 TASKS_PY = """\
 from pathlib import Path
@@ -60,6 +63,14 @@ def copy_project(destination: Path) -> Path:
     ignore = shutil.ignore_patterns(*LOCAL_STATE)
     shutil.copytree(TEMPLATE_ROOT, destination, ignore=ignore, symlinks=True)
     return destination
+
+
+def cut_template_only_sessions(root: Path) -> None:
+    """Cut the template's own sessions from ``root``'s noxfile.py, as copier does."""
+    noxfile = root / "noxfile.py"
+    text = noxfile.read_text()
+    if TEMPLATE_ONLY_MARKER in text:
+        noxfile.write_text(text[: text.index(TEMPLATE_ONLY_MARKER)].rstrip("\n") + "\n")
 
 
 def write_tasks(root: Path) -> None:

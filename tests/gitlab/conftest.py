@@ -15,9 +15,10 @@ import pytest
 from testing.checks import free_port, require
 from testing.daemons import own_daemon
 from testing.network import Bridge
-from testing.projects import copy_project, git_commit_all
+from testing.projects import copy_project, cut_template_only_sessions, git_commit_all
 from testing.runners import EmptyRunner
 from testing.tls_daemon import TlsDaemon
+from testing.wheelhouse import find_links_variables
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +34,33 @@ def gitlab_ci_local() -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def git_project(gitlab_ci_local: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a committed copy of this checkout (uncommitted changes included)."""
-    project = copy_project(tmp_path_factory.mktemp("gitlab") / "project")
+def committed_project(destination: Path) -> Path:
+    """Copy this checkout's project (uncommitted changes included) and commit it.
+
+    As in a generated project, noxfile.py has no template-only sessions: they install
+    ./package, which the copy leaves out.
+    """
+    project = copy_project(destination)
+    cut_template_only_sessions(project)
     git_commit_all(project)
     return project
+
+
+@pytest.fixture(scope="module")
+def git_project(gitlab_ci_local: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a committed copy of this checkout's project."""
+    return committed_project(tmp_path_factory.mktemp("gitlab") / "project")
+
+
+@pytest.fixture(scope="session")
+def job_variables(wheelhouse: Path) -> list[str]:
+    """Return gitlab-ci-local arguments that let the jobs install the pinned stageline.
+
+    requirements/build.txt pins the release this checkout will be; the jobs find its
+    wheel, built from the working tree, in the wheelhouse (pip and uv alike).
+    """
+    variables = find_links_variables(wheelhouse)
+    return [arg for name, value in variables.items() for arg in ("--variable", f"{name}={value}")]
 
 
 @pytest.fixture(scope="module")

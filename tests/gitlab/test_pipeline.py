@@ -20,7 +20,7 @@ import pytest
 from stageline.actions import load_plan
 from stageline.settings import load_settings
 from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
-from testing.projects import copy_project, git_commit_all
+from testing.projects import copy_project, cut_template_only_sessions, git_commit_all
 from testing.registries import manifest_digest, registry_tags
 from testing.runners import EmptyRunner
 
@@ -63,6 +63,7 @@ def builds(
     registry_address: str,
     image_name: str,
     base_images: dict[str, str],
+    job_variables: list[str],
 ) -> Builds:
     """Run the build job as a scheduled pipeline, purge the runner, run it as a push."""
     image = image_name
@@ -82,13 +83,13 @@ def builds(
     registry, repository = image.split("/", 1)
 
     runner.purge()
-    schedule = ("--variable", "CI_PIPELINE_SOURCE=schedule", "build")
+    schedule = (*job_variables, "--variable", "CI_PIPELINE_SOURCE=schedule", "build")
     scheduled = passed(run_pipeline(git_project, *schedule, env=env), "build")
     scheduled_report = json.loads(scheduled.artifact("build", REPORT).read_text())
     tags = registry_tags(registry, repository)
 
     runner.purge()
-    pushed = passed(run_pipeline(git_project, "build", env=env), "build")
+    pushed = passed(run_pipeline(git_project, *job_variables, "build", env=env), "build")
     return Builds(
         image=image,
         sha=sha,
@@ -133,9 +134,9 @@ def test_the_metrics_report_says_every_stage_was_reused(builds: Builds) -> None:
     assert reused == {re.sub(r"\W", "_", name): "1" for name in builds.stages}
 
 
-def test_the_test_jobs_run_their_nox_sessions(git_project: Path) -> None:
+def test_the_test_jobs_run_their_nox_sessions(git_project: Path, job_variables: list[str]) -> None:
     jobs = ("lint", "typecheck", "tests", "js")
-    run = passed(run_pipeline(git_project, *jobs, env={}), *jobs)
+    run = passed(run_pipeline(git_project, *job_variables, *jobs, env={}), *jobs)
     for session in ("lint", "typecheck", "tests"):
         success = rf"^{session} *> nox > Session {session} was successful"
         assert re.search(success, run.output, re.M), run.output[-3000:]
@@ -143,12 +144,15 @@ def test_the_test_jobs_run_their_nox_sessions(git_project: Path) -> None:
     assert (git_project / "assets" / "dist" / "webpack-stats.json").is_file()
 
 
-def test_the_lint_job_fails_on_a_lint_error(gitlab_ci_local: None, tmp_path: Path) -> None:
+def test_the_lint_job_fails_on_a_lint_error(
+    gitlab_ci_local: None, job_variables: list[str], tmp_path: Path
+) -> None:
     project = copy_project(tmp_path / "project")
     with (project / "tasks.py").open("a") as handle:
         handle.write("\nimport this_import_is_unused\n")
+    cut_template_only_sessions(project)
     git_commit_all(project)
-    run = run_pipeline(project, "lint", env={})
+    run = run_pipeline(project, *job_variables, "lint", env={})
     assert run.returncode != 0
     assert " FAIL  lint" in run.output
     assert "F401" in run.output
