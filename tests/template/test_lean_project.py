@@ -125,7 +125,7 @@ def test_development_requirements_are_what_the_sessions_use(acme_project: Path) 
 
 def imported_modules(path: Path) -> set[str]:
     """Return the top-level modules a Python file imports."""
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
