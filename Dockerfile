@@ -115,9 +115,10 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=config.settings.local
 
-# Every file local.txt includes (-r) must be listed here.
-COPY requirements/base.txt requirements/production.txt requirements/tasks.txt \
-    requirements/local.txt /tmp/requirements/
+# Every file local.txt includes (-r) must be listed here. The build tooling
+# (requirements/build.txt: the stageline package) runs on the host, not here.
+COPY requirements/base.txt requirements/production.txt requirements/local.txt \
+    /tmp/requirements/
 RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/local.txt
 
 WORKDIR /app

@@ -29,15 +29,18 @@ PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 # The template's pin of the optional sentry-sdk (copier's `sentry` question), which
 # config/sentry.py needs; a project has it in requirements/production.txt, or not at all.
 SENTRY_REQUIREMENTS = "requirements/sentry.txt"
-# Installed with the requirements, before the index is asked: empty in a project, which
-# takes `stageline` from the index (requirements/build.txt pins it).
+# The build tooling: the stageline package (tasks.py imports it) at the pinned version.
+BUILD_REQUIREMENTS = "requirements/build.txt"
+# Installed with the build requirements, before the index is asked: empty in a project,
+# which takes `stageline` from the index.
 LOCAL_PACKAGES: list[str] = []
 
 
 def install_requirements(session: nox.Session, *extra: str) -> None:
     """Install the pinned development requirements (and ``extra`` files that exist)."""
     files = [REQUIREMENTS, *existing_paths(list(extra))]
-    session.install(*LOCAL_PACKAGES, *[arg for name in files for arg in ("-r", name)])
+    local = LOCAL_PACKAGES if BUILD_REQUIREMENTS in files else []
+    session.install(*local, *[arg for name in files for arg in ("-r", name)])
 
 
 def build_front_end(session: nox.Session) -> None:
@@ -84,7 +87,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check config/, core/, users/, manage.py, tasks.py and noxfile.py (mypy strict)."""
-    install_requirements(session, SENTRY_REQUIREMENTS)
+    install_requirements(session, BUILD_REQUIREMENTS, SENTRY_REQUIREMENTS)
     session.run("mypy", *mypy_files())
 
 
@@ -180,7 +183,7 @@ nox.options.sessions += ["template", "image", "e2e", "gitlab"]
 
 def run_template_tests(session: nox.Session, *args: str) -> None:
     """Run pytest with the harness plugin from package/testing/."""
-    install_requirements(session, TEMPLATE_REQUIREMENTS, SENTRY_REQUIREMENTS)
+    install_requirements(session, BUILD_REQUIREMENTS, TEMPLATE_REQUIREMENTS, SENTRY_REQUIREMENTS)
     harness = {"PYTHONPATH": str(ROOT / "package")}
     session.run("pytest", "-p", "testing.fixtures", *args, *session.posargs, env=harness)
 

@@ -114,7 +114,7 @@ def test_the_build_pin_is_the_templates_version(acme_project: Path) -> None:
 
 def test_development_requirements_are_what_the_sessions_use(acme_project: Path) -> None:
     names, included = requirement_names(acme_project / "requirements/local.txt")
-    assert sorted(included) == ["build.txt", "production.txt"], included
+    assert sorted(included) == ["production.txt"], included
     assert sorted(names) == sorted(DEVELOPMENT_PINS), (
         "requirements/local.txt pins something no session uses, or the list here is stale"
     )
