@@ -28,7 +28,7 @@ from stageline.builders.choice import choose_builder
 from stageline.console import Output
 from stageline.errors import StagelineError
 from stageline.report import BuildReport
-from stageline.settings import load_settings
+from stageline.settings_loader import load_settings
 from testing.checks import require
 from testing.projects import copy_project
 

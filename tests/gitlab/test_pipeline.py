@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from stageline.actions import load_plan
-from stageline.settings import load_settings
+from stageline.settings_loader import load_settings
 from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
 from testing.projects import copy_project, cut_template_only_sessions, git_commit_all
 from testing.registries import manifest_digest, registry_tags

@@ -305,14 +305,3 @@ def parse_settings(
         promote_merged=_flag_setting(env, project, "STAGELINE_PROMOTE_MERGED", "promote-merged"),
         environ=dict(env),
     )
-
-
-def load_settings(root: Path | str = ".", environ: Mapping[str, str] | None = None) -> Settings:
-    """Return the settings for the project at ``root``, read by :mod:`stageline.settings_loader`.
-
-    Kept here for callers that import it from this module; new code imports it from there.
-    """
-    # Imported here: settings_loader imports this module.
-    from stageline.settings_loader import load_settings as load
-
-    return load(root, environ)
