@@ -8,7 +8,9 @@ working tree's wheel here through PIP_FIND_LINKS and UV_FIND_LINKS
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,12 +20,23 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
+def wheel_command(directory: Path) -> list[str]:
+    """Return the command that builds the wheel into ``directory``: pip's, else uv's.
+
+    A virtualenv made by uv (nox's uv backend) has no pip, but uv is beside it or on PATH.
+    """
+    if importlib.util.find_spec("pip"):
+        pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet"]
+        return [*pip, str(PACKAGE_ROOT), "-w", str(directory)]
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv") or "uv"
+    return [uv, "build", "--wheel", "--quiet", str(PACKAGE_ROOT), "--out-dir", str(directory)]
+
+
 def build_wheelhouse(directory: Path) -> Path:
     """Build the stageline wheel from PACKAGE_ROOT into ``directory``; return the wheel."""
     directory.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet"]
     result = subprocess.run(
-        [*command, str(PACKAGE_ROOT), "-w", str(directory)],
+        wheel_command(directory),
         capture_output=True,
         text=True,
         timeout=600,
@@ -32,7 +45,7 @@ def build_wheelhouse(directory: Path) -> Path:
     wheels = sorted(directory.glob("stageline-*.whl"))
     if result.returncode != 0 or not wheels:
         raise RuntimeError(
-            f"`pip wheel {PACKAGE_ROOT}` failed ({result.returncode}):\n"
+            f"building the wheel of {PACKAGE_ROOT} failed ({result.returncode}):\n"
             + (result.stdout + result.stderr)[-3000:]
         )
     return wheels[-1]

@@ -9,14 +9,13 @@ copier runs as a user runs it (``python -m copier ...``), so its exit codes and
 messages are what a user gets.
 
 A generated project pins ``stageline[invoke]==<version>``, which no index has before the
-release: ``wheelhouse`` builds this working tree's package once per session, and
-``project_environ`` points pip and uv at it (PIP_FIND_LINKS, UV_FIND_LINKS), as a project
-would find the released package on PyPI.
+release: the harness's ``wheelhouse`` builds this working tree's package once per
+session, and ``project_environ`` points pip and uv at it (PIP_FIND_LINKS, UV_FIND_LINKS),
+as a project would find the released package on PyPI.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from testing.task_runner import TaskRun, base_environ
+from testing.wheelhouse import find_links_variables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = REPO_ROOT / "package"
@@ -174,45 +174,10 @@ def environ(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return hermetic_environ(tmp_path_factory.mktemp("home"))
 
 
-def build_wheel(destination: Path, env: Mapping[str, str]) -> Path:
-    """Build the stageline wheel of this working tree into ``destination``; return it."""
-    destination.mkdir(parents=True, exist_ok=True)
-    if importlib.util.find_spec("pip"):
-        args = [sys.executable, "-m", "pip", "wheel", "--no-deps", str(PACKAGE_DIR), "-w"]
-    else:  # a virtualenv made by uv (nox's uv backend) has no pip, but has uv
-        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-        if not uv:
-            pytest.fail("neither pip nor uv is installed: cannot build the stageline wheel")
-        args = [uv, "build", "--wheel", str(PACKAGE_DIR), "--out-dir"]
-    run([*args, str(destination)], REPO_ROOT, env)
-    wheels = sorted(destination.glob("stageline-*.whl"))
-    assert len(wheels) == 1, f"expected one stageline wheel in {destination}: {wheels}"
-    return wheels[0]
-
-
-def with_find_links(env: Mapping[str, str], wheelhouse: Path) -> dict[str, str]:
-    """Return ``env`` whose pip and uv also look for packages in ``wheelhouse``.
-
-    An existing PIP_FIND_LINKS (space-separated) or UV_FIND_LINKS (comma-separated) is kept.
-    """
-    found = {**env}
-    for name, separator in (("PIP_FIND_LINKS", " "), ("UV_FIND_LINKS", ",")):
-        found[name] = separator.join(filter(None, [env.get(name, ""), str(wheelhouse)]))
-    return found
-
-
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory, environ: dict[str, str]) -> Path:
-    """Return a folder holding this working tree's stageline wheel (built once)."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
-    build_wheel(folder, environ)
-    return folder
-
-
 @pytest.fixture(scope="session")
 def project_environ(environ: dict[str, str], wheelhouse: Path) -> dict[str, str]:
     """Return the template tests' environment with the wheelhouse as a package source."""
-    return with_find_links(environ, wheelhouse)
+    return {**environ, **find_links_variables(wheelhouse, environ)}
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,9 @@ class Installed:
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the wheel and the sdist of the working tree, as a release does."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
+def release_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the wheel and the sdist of the working tree into a folder, as a release does."""
+    folder = tmp_path_factory.mktemp("release_files")
     subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(folder), str(PACKAGE_ROOT)],
         check=True,
@@ -39,11 +39,11 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def installed(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+def installed(release_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """Install the wheel into a clean virtualenv (no checkout on its path)."""
     root = tmp_path_factory.mktemp("clean-venv") / "venv"
     venv.create(root, with_pip=True)
-    (wheel,) = wheelhouse.glob("stageline-*.whl")
+    (wheel,) = release_files.glob("stageline-*.whl")
     subprocess.run(
         [str(root / "bin/pip"), "install", "--quiet", str(wheel)],
         check=True,

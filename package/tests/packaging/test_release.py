@@ -58,14 +58,14 @@ def test_the_installed_command_prints_the_changelogs_version(installed: Installe
     assert shown.stdout.strip() == f"stageline {changelog_version()}"
 
 
-def test_twine_accepts_the_wheel_and_the_sdist(wheelhouse: Path) -> None:
-    files = sorted(str(path) for path in wheelhouse.glob("stageline-*"))
+def test_twine_accepts_the_wheel_and_the_sdist(release_files: Path) -> None:
+    files = sorted(str(path) for path in release_files.glob("stageline-*"))
     assert len(files) == 2, files
     subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *files], check=True)
 
 
-def test_the_wheel_is_typed_and_holds_the_library_only(wheelhouse: Path) -> None:
-    (wheel,) = wheelhouse.glob("*.whl")
+def test_the_wheel_is_typed_and_holds_the_library_only(release_files: Path) -> None:
+    (wheel,) = release_files.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "stageline/py.typed" in names
     assert "stageline/cli.py" in names
@@ -73,8 +73,8 @@ def test_the_wheel_is_typed_and_holds_the_library_only(wheelhouse: Path) -> None
     assert not [name for name in names if name.startswith(("tests/", "testing/", "benchmarks/"))]
 
 
-def test_the_sdist_holds_the_tests_and_the_harness(wheelhouse: Path) -> None:
-    (sdist,) = wheelhouse.glob("*.tar.gz")
+def test_the_sdist_holds_the_tests_and_the_harness(release_files: Path) -> None:
+    (sdist,) = release_files.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = archive.getnames()
     for part in ("src/stageline/cli.py", "tests/conftest.py", "testing/fixtures.py"):
