@@ -178,7 +178,7 @@ def ci_local(session: nox.Session) -> None:
 # pytest plugin. Without an engine, registry or browser their tests skip (fail with CI set).
 LOCAL_PACKAGES.append("./package[invoke]")
 TEMPLATE_REQUIREMENTS = "requirements/template.txt"
-nox.options.sessions += ["template", "image", "e2e", "gitlab"]
+nox.options.sessions += ["template", "docs", "image", "e2e", "gitlab"]
 
 
 def run_template_tests(session: nox.Session, *args: str) -> None:
