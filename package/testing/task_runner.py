@@ -1,4 +1,5 @@
-"""The invoke tasks run as a user runs them: ``python -m invoke ...`` in a project folder.
+"""The tasks run as a user runs them: ``python -m invoke ...`` (or ``python -m stageline
+...``, the command line: ``module="stageline"``) in a project folder.
 
 The environment is this process's without CI, Docker or Stageline settings, plus what a
 test passes, so exit codes, messages and reports are what a user gets. ``run_task_until``
@@ -46,11 +47,15 @@ def base_environ() -> dict[str, str]:
 
 
 def run_task(
-    project: Path, *args: str, env: Mapping[str, str], timeout: int = TASK_TIMEOUT
+    project: Path,
+    *args: str,
+    env: Mapping[str, str],
+    timeout: int = TASK_TIMEOUT,
+    module: str = "invoke",
 ) -> TaskRun:
     """Run ``invoke ARGS`` in ``project`` with ``env`` added to a scrubbed environment."""
     result = subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
+        [sys.executable, "-m", module, *args],
         cwd=project,
         env={**base_environ(), **env},
         capture_output=True,
@@ -77,10 +82,12 @@ def assert_clean_failure(run: TaskRun, *needles: str) -> None:
         assert needle in run.stderr, f"{needle!r} not in:\n{run.stderr}"
 
 
-def start_task(project: Path, *args: str, env: Mapping[str, str]) -> subprocess.Popen[str]:
-    """Start ``invoke ARGS`` in ``project`` (own session) with ``env`` on a scrubbed base."""
+def start_task(
+    project: Path, *args: str, env: Mapping[str, str], module: str = "invoke"
+) -> subprocess.Popen[str]:
+    """Start ``MODULE ARGS`` in ``project`` (own session) with ``env`` on a scrubbed base."""
     return subprocess.Popen(
-        [sys.executable, "-m", "invoke", *args],
+        [sys.executable, "-m", module, *args],
         cwd=project,
         env={**base_environ(), **env},
         stdout=subprocess.PIPE,
@@ -97,12 +104,13 @@ def run_task_until(
     when: Callable[[str], bool],
     then: Callable[[subprocess.Popen[str]], None],
     timeout: float = 600,
+    module: str = "invoke",
 ) -> tuple[TaskRun, bool]:
     """Run a task, call ``then(process)`` at the first stdout line for which ``when`` holds.
 
     Returns the finished run and whether ``then`` was called.
     """
-    process = start_task(project, *args, env=env)
+    process = start_task(project, *args, env=env, module=module)
     assert process.stdout is not None
     assert process.stderr is not None
     stderr: list[str] = []

@@ -58,11 +58,27 @@ def containers_of(runner: EmptyRunner) -> list[str]:
     return [f"{c['Id'][:12]} {c['Image']} {c['Status']}" for c in runner.containers()]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
-@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+# Each builder with each signal through the invoke task; and the `stageline` command,
+# which CI jobs run, cancelled as GitLab cancels a job.
+CASES = [
+    ("classic", signal.SIGINT, "invoke"),
+    ("classic", signal.SIGTERM, "invoke"),
+    ("buildkit", signal.SIGINT, "invoke"),
+    ("buildkit", signal.SIGTERM, "invoke"),
+    ("buildkit", signal.SIGTERM, "stageline"),
+]
+BUILD_COMMAND = {"invoke": "build-stages", "stageline": "build"}
+
+
+@pytest.mark.parametrize(
+    ("builder", "signum", "front_end"),
+    CASES,
+    ids=[f"{b}-{s.name.lower()}-{f}" for b, s, f in CASES],
+)
 def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_works(
     builder: str,
     signum: signal.Signals,
+    front_end: str,
     runner: EmptyRunner,
     registry: Callable[..., LoopbackRegistry],
     base_images: dict[str, str],
@@ -70,16 +86,17 @@ def test_an_interrupted_build_exits_non_zero_leaves_nothing_and_the_next_run_wor
 ) -> None:
     require_builder(builder)
     service = registry()
-    repository = f"faults/interrupt-{builder}-{signum.name.lower()}"
+    case = f"{builder}-{signum.name.lower()}-{front_end}"
+    repository = f"faults/interrupt-{case}"
     image = f"{service.address}/{repository}"
     env = task_env(runner, base_images, image, builder=builder, SLEEP_SECONDS="60")
-    case = f"{builder}-{signum.name.lower()}"
     project = make_project(tmp_path / "project", SLOW_DOCKERFILE.replace("CASE", case))
 
     build, fired = run_task_until(
         project,
-        "build-stages",
+        BUILD_COMMAND[front_end],
         env=env,
+        module=front_end,
         when=lambda line: line.endswith("sleeping-42"),
         then=lambda process: process.send_signal(signum),
         timeout=120,
