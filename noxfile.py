@@ -93,8 +93,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the Django app's tests (on PostgreSQL when DATABASE_URL is set, else SQLite)."""
-    install_requirements(session)
+    """Run the app's tests (PostgreSQL when DATABASE_URL is set, else SQLite) and its tasks'."""
+    install_requirements(session, BUILD_REQUIREMENTS)
     session.run("pytest", *TEST_DIRS, *session.posargs)
 
 
