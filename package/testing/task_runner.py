@@ -82,10 +82,19 @@ def assert_clean_failure(run: TaskRun, *needles: str) -> None:
         assert needle in run.stderr, f"{needle!r} not in:\n{run.stderr}"
 
 
+def default_sigint() -> None:
+    """Give SIGINT its default disposition (in the child, before it runs the task)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_task(
     project: Path, *args: str, env: Mapping[str, str], module: str = "invoke"
 ) -> subprocess.Popen[str]:
-    """Start ``MODULE ARGS`` in ``project`` (own session) with ``env`` on a scrubbed base."""
+    """Start ``MODULE ARGS`` in ``project`` (own session) with ``env`` on a scrubbed base.
+
+    SIGINT starts at its default disposition: a test run started as a background job of a
+    script inherits it ignored, and the task would then never see the Ctrl-C a test sends.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         cwd=project,
@@ -94,6 +103,7 @@ def start_task(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
 
 

@@ -1,9 +1,10 @@
 """A project started from the template builds every stage of its image with the package.
 
-One test builds with the project's own tasks (``python -m invoke``, its tasks.py over
-``stageline.tasks``), the other with the ``stageline`` command as its build job runs it.
-Both run in this interpreter, which must have this working tree's stageline at the
-version the project pins (the image session installs it; so does the template venv).
+One test runs the project's own build job (.gitlab-ci.yml) through gitlab-ci-local, which
+installs the pinned stageline from a wheelhouse built from this working tree, and reads
+the pushed tags from the registry; the other runs the ``stageline`` command in this
+interpreter, which must have this working tree's stageline at the version the project
+pins (the image session installs it; so does the template venv).
 
 Marked ``docker`` (and ``template``): the docker session runs it on the main engine, whose
 build cache it shares; ``nox -s template`` leaves it out. Without an engine, or without
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -26,7 +28,10 @@ import pytest
 from docker.errors import DockerException
 from testing.checks import require
 from testing.daemons import engine_available
-from testing.task_runner import TaskRun, base_environ, ok, run_task
+from testing.gitlab_ci_local import passed, run_pipeline
+from testing.registries import manifest_digest, whole_tags
+from testing.task_runner import TaskRun, base_environ, ok
+from testing.wheelhouse import find_links_variables
 
 from tests.template.conftest import ACME, TEMPLATE_VERSION, start_project
 
@@ -36,9 +41,9 @@ STAGES = ["build-python", "build-node", "assets", "production"]
 
 
 @pytest.fixture
-def image() -> Iterator[str]:
+def image(registry_address: str) -> Iterator[str]:
     """Yield an image name no other run uses, and remove its tags afterwards."""
-    name = f"template-build-{uuid.uuid4().hex[:10]}/acme_shop"
+    name = f"{registry_address}/template-build-{uuid.uuid4().hex[:10]}/acme_shop"
     yield name
     try:
         client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
@@ -98,20 +103,41 @@ def python_in(image: str, code: str) -> str:
     return bytes(printed).decode().strip()
 
 
-def test_generated_project_builds_every_stage(
-    template_repo: Path, environ: dict[str, str], tmp_path: Path, image: str
+def test_generated_projects_build_job_builds_and_pushes_through_gitlab_ci_local(
+    template_repo: Path,
+    environ: dict[str, str],
+    tmp_path: Path,
+    image: str,
+    wheelhouse: Path,
 ) -> None:
+    """The project's own .gitlab-ci.yml build job, with stageline from the wheelhouse."""
     env = build_env(environ)
-    project = start_project(template_repo, tmp_path / "shop", {**ACME, "image": image}, environ)
-    report_file = tmp_path / "report.json"
-    ok(run_task(project, "build-stages", "--report", str(report_file), env=env))
+    missing = [tool for tool in ("gitlab-ci-local", "git", "rsync") if not shutil.which(tool)]
+    if missing:
+        require(f"{', '.join(missing)} not found", "run .ci/install-packages")
+    project = start_project(template_repo, tmp_path / "shop", ACME, environ)
+    registry, repository = image.split("/", 1)
+    variables = find_links_variables(wheelhouse)
+    args = [arg for name, value in variables.items() for arg in ("--variable", f"{name}={value}")]
+    # GitLab names the project's default branch (ACME's is trunk); gitlab-ci-local would
+    # say main, and the build would then write trunk's branch tags only.
+    job_env = {
+        **env,
+        "CI_REGISTRY_IMAGE": image,
+        "CI_REGISTRY": registry,
+        "CI_DEFAULT_BRANCH": ACME["default_branch"],
+    }
+    passed(run_pipeline(project, *args, "build", env=job_env), "build")
 
-    report = json.loads(report_file.read_text())
-    assert report["image"] == image
-    assert [stage["name"] for stage in report["stages"]] == STAGES
-    assert all(stage["image_id"] for stage in report["stages"])
-    # The final image is the new project, not the template: its name is in the app.
-    printed = python_in(f"{image}:production", "from config.project import NAME; print(NAME)")
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=8", "HEAD"], cwd=project, capture_output=True, text=True
+    ).stdout.strip()
+    assert {*STAGES, sha} <= whole_tags(registry, repository)
+    assert manifest_digest(registry, repository, sha) == manifest_digest(
+        registry, repository, "production"
+    )
+    # The image is the new project, not the template: its name is in the app.
+    printed = python_in(f"{image}:{sha}", "from config.project import NAME; print(NAME)")
     assert printed == ACME["project_name"]
 
 
