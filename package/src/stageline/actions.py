@@ -1,7 +1,8 @@
 """The four actions behind the tasks: plan, pull, build and push every stage.
 
-Each function takes settings and a plan and does one thing; ``tasks.py`` only parses
-arguments and turns a :class:`~stageline.errors.StagelineError` into exit code 1.
+Each function takes settings and a plan and does one thing; the front ends
+(``stageline.commands``, under the command line and the invoke tasks) call them, and
+``stageline.exits`` turns a :class:`~stageline.errors.StagelineError` into exit code 1.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def probe_cache(settings: Settings, plan: Plan, choice: BuilderChoice) -> CacheC
 def plan_document(
     plan: Plan, choice: BuilderChoice, cache: CacheChoice, settings: Settings | None = None
 ) -> dict[str, object]:
-    """Return the plan as the JSON object ``invoke plan --json`` prints (see README)."""
+    """Return the plan as the JSON object ``stageline plan --json`` prints (docs: plan-json)."""
     reuse = {
         "reads": [] if plan.no_cache or settings is None else reuse_rule(settings),
         "promote_merged": bool(settings and settings.promote_merged),
@@ -342,7 +343,8 @@ def check_built(client: APIClient, refs: list[str]) -> None:
             client.inspect_image(ref)
         except ImageNotFound:
             raise PlanError(
-                f"{ref} is not built here; run `invoke build-stages` before push-stages."
+                f"{ref} is not built here; build it first "
+                "(`stageline build`, or `invoke build-stages`), then push."
             ) from None
         except APIError as exc:
             raise PlanError(f"cannot inspect {ref}: {api_error_text(exc)}") from None

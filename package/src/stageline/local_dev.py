@@ -1,6 +1,6 @@
 """The local development stack: ``docker compose`` with docker-compose.local.yml.
 
-``invoke dev`` runs it in the foreground (Ctrl-C stops it) and ``invoke dev --down``
+``stageline dev`` (or ``invoke dev``) runs it in the foreground (Ctrl-C stops it), and ``--down``
 removes its containers. The base images are the stage tasks' build args
 (``[tool.stageline] build-args``: PYTHON_IMAGE, NODE_IMAGE), from the environment or
 ``.env``, so the development image builds on the same bases as the stages.
@@ -95,7 +95,7 @@ def run_stack(
     compose_file = settings.root / COMPOSE_FILE
     if not compose_file.is_file():
         raise StagelineError(
-            f"{COMPOSE_FILE} is not in {settings.root}: run `invoke dev` in a project "
+            f"{COMPOSE_FILE} is not in {settings.root}: run `stageline dev` in a project "
             "made from the Stageline template, or restore the file from it."
         )
     check_docker(environ)

@@ -56,7 +56,7 @@ class BuildReport:
     stages: list[StageResult] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        """Return the report as the JSON-ready mapping documented in the README."""
+        """Return the report as the JSON-ready mapping the docs document (report-json)."""
         return {
             "image": self.image,
             "ref": self.ref,

@@ -367,7 +367,8 @@ def test_a_tag_that_was_not_built_here_is_not_pushed() -> None:
     with pytest.raises(PlanError) as refused:
         actions.check_built(NothingBuilt(), [f"{IMAGE}:app"])
     assert str(refused.value) == (
-        f"{IMAGE}:app is not built here; run `invoke build-stages` before push-stages."
+        f"{IMAGE}:app is not built here; build it first "
+        "(`stageline build`, or `invoke build-stages`), then push."
     )
     assert actions.engine_info(NothingBuilt()) is None
 
