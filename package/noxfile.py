@@ -46,9 +46,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the library's tests and the pipeline and faults tests that need no engine."""
+    """Run the library's and harness's tests, and the daemon-free pipeline and faults tests."""
     install(session)
-    suites = ["tests/stageline", "tests/frontends", "tests/pipeline", "tests/faults"]
+    suites = [
+        "tests/stageline",
+        "tests/frontends",
+        "tests/harness",
+        "tests/pipeline",
+        "tests/faults",
+    ]
     selected = "daemon_free or not (docker or faults)"
     session.run("pytest", *suites, "-m", selected, *session.posargs)
 

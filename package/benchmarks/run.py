@@ -3,7 +3,8 @@
 For each repetition: a fresh copy of the project and fresh repositories; then for each
 scenario in order that some variant runs, its change, then one run per variant
 (interleaved, so a busy moment on the machine hits every variant alike). A merge
-scenario runs a branch's pipeline first, untimed (see benchmarks/scenarios.py).
+scenario runs a branch's pipeline first, untimed; the last scenario times a branch's
+own first pipeline (see benchmarks/scenarios.py).
 Writes results.md, results.json, chart.png.
 """
 
@@ -23,12 +24,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS, Job, Pipeline, RunResult
+from benchmarks.pipeline import DEFAULT_BRANCH, DEFAULT_VARIANTS, VARIANTS, Job, Pipeline, RunResult
 from benchmarks.registry import BenchRegistry
 from benchmarks.results import cold_reference, runs_from_json, write_results
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
+from testing.checks import free_port
 from testing.daemons import engine_available, is_root
-from testing.network import BENCHMARK_REGISTRY_PORT, BRIDGES
 from testing.projects import copy_project
 from testing.runners import EmptyRunner
 
@@ -42,10 +43,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # counting and every result file; the classic builder runs the same Stageline tasks with
 # another STAGELINE_BUILDER. It took 5 min 58 s and 6 min 12 s on 2 cores (Docker 26)
 # with other test suites running alongside, most of it the two cold builds; the merge
-# adds about 40 s.
+# adds about 40 s. GitLab's registry-cache recipe runs its cold and no-change too: it is
+# the only pipeline that pushes from BuildKit and exports a registry cache, which the
+# others never exercise; it adds about SHORT_REGISTRY_CACHE_SECONDS.
 SHORT_VARIANTS = {
     "buildkit": ["cold", "no-change", "merge-promoted"],
     "baseline": ["cold", "no-change"],
+    "registry-cache": ["cold", "no-change"],
 }
 
 
@@ -82,8 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--port",
         type=int,
-        default=BENCHMARK_REGISTRY_PORT,
-        help="loopback port of the benchmark's own registry",
+        default=None,
+        help="loopback port of the benchmark's own registry (default: a free one)",
     )
     parser.add_argument(
         "--render",
@@ -192,11 +196,13 @@ def progress_line(result: RunResult) -> str:
         f"{s.name} reused" if s.outcome == "reused" else f"{s.name} {s.cached}/{s.steps}"
         for s in result.stages
     )
+    retried = f"; retried {result.retries}x" if result.retries else ""
     return (
         f"    {result.seconds:.1f} s (pull {result.pull_seconds:.1f}, build "
         f"{result.build_seconds:.1f}, push {result.push_seconds:.1f}); {stages}; pulled "
         f"{result.pulled_bytes / 1e6:.1f} MB ({(result.pulled_layer_bytes or 0) / 1e6:.1f} MB "
-        f"of layers), pushed {result.pushed_bytes / 1e6:.1f} MB ({result.layers_pushed} layers)"
+        f"of layers), pushed {result.pushed_bytes / 1e6:.1f} MB ({result.layers_pushed} "
+        f"layers){retried}"
     )
 
 
@@ -220,6 +226,7 @@ def run_repetitions(
                     project=project,
                     image=f"{pipeline.registry.address}/bench-{run_id}-r{repetition}/{variant}",
                     sha=f"r{repetition}s{index}",
+                    ref=scenario.ref or DEFAULT_BRANCH,
                     promote=scenario.promote,
                 )
                 result = pipeline.run_scenario(job, scenario.branch)
@@ -262,8 +269,8 @@ def run(args: argparse.Namespace) -> Path:
     output = args.output or PACKAGE_ROOT / ("reports/bench" if args.short else "benchmarks/results")
     run_id = uuid.uuid4().hex[:8]
     work = Path("/tmp") / f"stageline-bench-{run_id}"
-    registry = BenchRegistry(work / "registry", args.port)
-    runner = EmptyRunner(work / "runner", BRIDGES["benchmark runner"])
+    registry = BenchRegistry(work / "registry", args.port or free_port())
+    runner = EmptyRunner(work / "runner")  # on a bridge of its own, deleted by stop()
     print(f"==> benchmark {run_id}: work folder {work}", flush=True)
     started, failed = time.monotonic(), True
     try:

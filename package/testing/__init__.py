@@ -5,7 +5,8 @@ too, and nothing here imports from tests/.
 
 - fixtures.py: the pytest plugin (the main engine, the loopback registry, the mirror
   images, the production image built once, a fresh database, the production server)
-- network.py: the one table of the test daemons' bridges and the registries' fixed ports
+- network.py: bridges for the test daemons, claimed per run on a free /24 and deleted
+  after (registries take free ports: checks.py)
 - daemons.py: a dockerd of a test's own; runners.py: empty-cache CI runners on it;
   tls_daemon.py: one that speaks only TLS, as GitLab's dind does
 - registries.py: CNCF registries on loopback and reads of what they hold;

@@ -1,8 +1,9 @@
 """Docker daemons of the tests' own, and the checks that an engine answers.
 
 ``Daemon`` is a dockerd with its own socket, bridge, config, data root and containerd
-namespace; ``running`` starts one for a ``with`` block and deletes it after. The
-empty-cache runner (runners.py) and the TLS daemon (tls_daemon.py) build on it.
+namespace; ``running`` starts one for a ``with`` block and deletes it after. Its bridge
+is claimed when it first starts and deleted when it stops (network.py). The empty-cache
+runner (runners.py) and the TLS daemon (tls_daemon.py) build on it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from docker.errors import DockerException
 
 from stageline.engine import negotiated_version
 from testing.checks import require
-from testing.network import BRIDGES, Bridge
+from testing.network import Bridge, claim_bridge, release_bridge
 
 
 def negotiated_api(**kwargs: Any) -> docker.APIClient:
@@ -74,20 +75,23 @@ class Daemon:
     uses that one. The daemon's own containerd namespace keeps its images, snapshots and
     build cache apart from every other daemon's in either case.
 
-    Builds on it need the host's network (``STAGELINE_BUILD_NETWORK=host``): without
-    iptables its bridge has no NAT. Subclasses change how it listens.
+    Without a ``bridge`` it claims one of its own on its first start (a free name and /24,
+    network.claim_bridge), keeps it across ``halt`` and ``start``, and deletes it on
+    ``stop``; a given bridge is created if missing and kept. Builds on it need the host's
+    network (``STAGELINE_BUILD_NETWORK=host``): without iptables its bridge has no NAT.
+    Subclasses change how it listens.
     """
 
     def __init__(
         self,
         root: Path,
-        bridge: Bridge,
+        bridge: Bridge | None = None,
         *,
         snapshotter: bool = True,
     ) -> None:
         self.root = root
-        self.bridge = bridge.name
-        self.cidr = bridge.cidr
+        self.bridge = bridge
+        self.owns_bridge = bridge is None
         self.snapshotter = snapshotter
         self.namespace = f"stageline-{root.name}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -128,11 +132,16 @@ class Daemon:
         status = dict(self.api().info().get("DriverStatus") or [])
         return str(status.get("driver-type", ""))
 
-    def _ensure_bridge(self) -> None:
-        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
-            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
-            subprocess.run(["ip", "addr", "add", self.cidr, "dev", self.bridge], check=True)
-        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+    def _ensure_bridge(self) -> str:
+        """Return the name of this daemon's bridge, up; claim or create it first if need be."""
+        if self.bridge is None:
+            self.bridge = claim_bridge()
+        name = self.bridge.name
+        if subprocess.run(["ip", "link", "show", name], capture_output=True).returncode:
+            subprocess.run(["ip", "link", "add", "name", name, "type", "bridge"], check=True)
+            subprocess.run(["ip", "addr", "add", self.bridge.cidr, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        return name
 
     def _config_file(self) -> Path:
         """Write this daemon's daemon.json (never the machine's /etc/docker/daemon.json)."""
@@ -144,7 +153,7 @@ class Daemon:
     def start(self) -> None:
         """Start the daemon and wait until it answers with the image store asked for."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._ensure_bridge()
+        bridge = self._ensure_bridge()
         log = (self.root / "dockerd.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -156,7 +165,7 @@ class Daemon:
                 "--pidfile", str(self.root / "docker.pid"),
                 "--containerd-namespace", self.namespace,
                 "--containerd-plugins-namespace", f"{self.namespace}-plugins",
-                f"--bridge={self.bridge}",
+                f"--bridge={bridge}",
                 "--iptables=false",
             ],
             stdout=log,
@@ -174,7 +183,14 @@ class Daemon:
             )
 
     def stop(self) -> None:
-        """Stop the daemon and its containerd (its data is left for the next start)."""
+        """Stop the daemon and its containerd, and delete the bridge it claimed (not its data)."""
+        self.halt()
+        if self.owns_bridge and self.bridge is not None:
+            release_bridge(self.bridge.name)
+            self.bridge = None
+
+    def halt(self) -> None:
+        """Stop the daemon and its containerd; keep its bridge and data for the next start."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -210,9 +226,9 @@ D = TypeVar("D", bound=Daemon)
 
 @contextmanager
 def running(daemon: D) -> Iterator[D]:
-    """Start ``daemon``, yield it, then stop it and delete its data."""
-    daemon.start()
+    """Start ``daemon``, yield it, then stop it and delete its data (a failed start too)."""
     try:
+        daemon.start()
         yield daemon
     finally:
         daemon.stop()
@@ -221,18 +237,18 @@ def running(daemon: D) -> Iterator[D]:
 
 @contextmanager
 def own_daemon(
-    make: Callable[[Path, Bridge], D], user: str, tools: tuple[str, ...] = ("dockerd",)
+    make: Callable[[Path], D], user: str, tools: tuple[str, ...] = ("dockerd",)
 ) -> Iterator[D]:
-    """Run the daemon ``make(root, bridge)`` of ``user`` (a row of network.BRIDGES).
+    """Run the daemon ``make(root)`` of ``user`` (e.g. "faults runner"), on a bridge of its own.
 
-    Its root is a fresh folder under /tmp, deleted afterwards. Without root or ``tools``
-    the test skips, or fails when CI is set.
+    Its root is a fresh folder under /tmp, deleted afterwards with its bridge. Without root
+    or ``tools`` the test skips, or fails when CI is set.
     """
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if not is_root() or missing:
         require(f"the {user} needs root and {', '.join(tools)}", "run .ci/install-packages as root")
     root = Path("/tmp") / f"stageline-{user.replace(' ', '-')}-{uuid.uuid4().hex[:8]}"
-    with running(make(root, BRIDGES[user])) as daemon:
+    with running(make(root)) as daemon:
         yield daemon
 
 

@@ -14,11 +14,8 @@ import socket
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from testing.checks import free_port, require
 from testing.daemons import wait_for
@@ -99,11 +96,17 @@ class LoopbackRegistry:
             return False
         return True
 
+    def serving(self) -> bool:
+        """Return whether this registry's own process runs and its API answers."""
+        return self.process is not None and self.process.poll() is None and self.answers()
+
     def start(self) -> None:
         """Start the registry and wait until it answers."""
         binary = shutil.which("docker-registry") or shutil.which("registry")
         if binary is None:
             raise RuntimeError("docker-registry is not installed (apt-get install docker-registry)")
+        if port_in_use(self.port):
+            raise RuntimeError(f"127.0.0.1:{self.port} is taken: the registry cannot start there")
         config = self._config()  # creates the root, beside which the log goes
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -112,7 +115,7 @@ class LoopbackRegistry:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(self.answers, 30, f"the registry on port {self.port}")
+        wait_for(self.serving, 30, f"the registry on port {self.port} (log: {self.log_path})")
 
     def stop(self) -> None:
         """Stop the registry (its storage is kept)."""
@@ -161,31 +164,22 @@ def port_in_use(port: int) -> bool:
 class RegistryPool:
     """Registries started under ``folder`` for one test module; ``stop_all`` at its end.
 
-    Each takes the first free port of ``ports``, or any free port when ``ports`` is None.
-    A missing docker-registry (or htpasswd, for auth) skips the test, or fails it with CI set.
+    Each takes a free loopback port when it is made, and keeps it when a test stops and
+    starts it. A missing docker-registry (or htpasswd, for auth) skips the test, or fails
+    it with CI set.
     """
 
-    def __init__(self, folder: Path, ports: Iterable[int] | None = None) -> None:
+    def __init__(self, folder: Path) -> None:
         if shutil.which("docker-registry") is None and shutil.which("registry") is None:
             require("docker-registry is not installed", "apt-get install docker-registry")
         self.folder = folder
-        self.ports = list(ports) if ports is not None else None
         self.started: list[LoopbackRegistry] = []
-
-    def _port(self) -> int:
-        if self.ports is None:
-            return free_port()
-        port = next((p for p in self.ports if not port_in_use(p)), None)
-        if port is None:
-            where = f"{self.ports[0]}-{self.ports[-1]}"
-            pytest.fail(f"ports {where} are all in use; stop what listens there", pytrace=False)
-        return port
 
     def start(self, **options: Any) -> LoopbackRegistry:
         """Start a registry (``options`` as LoopbackRegistry takes them) and return it."""
         if options.get("user") and shutil.which("htpasswd") is None:
             require("htpasswd is not installed", "apt-get install apache2-utils")
-        port = self._port()
+        port = free_port()
         root = self.folder / str(len(self.started)) / "registry"  # log: beside root
         registry = LoopbackRegistry(root, port, **options)
         registry.start()

@@ -29,8 +29,8 @@ class EmptyRunner(Daemon):
         return {"DOCKER_HOST": self.docker_host, "STAGELINE_BUILD_NETWORK": "host"}
 
     def restart(self) -> None:
-        """Stop the daemon and start it again: what a runner host's reboot does."""
-        self.stop()
+        """Stop the daemon and start it again on the same bridge: a runner host's reboot."""
+        self.halt()
         self.start()
 
     def containers(self) -> list[dict[str, Any]]:

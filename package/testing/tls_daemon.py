@@ -86,7 +86,7 @@ def make_dind_certs(certs: Path) -> Path:
 class TlsDaemon(Daemon):
     """A dockerd that accepts only TLS clients with a certificate from its CA."""
 
-    def __init__(self, root: Path, port: int, bridge: Bridge) -> None:
+    def __init__(self, root: Path, port: int, bridge: Bridge | None = None) -> None:
         super().__init__(root, bridge)
         self.port = port
         self.certs = root / "certs"

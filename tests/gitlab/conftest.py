@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from testing.checks import free_port, require
 from testing.daemons import own_daemon
-from testing.network import Bridge
 from testing.projects import copy_project, cut_template_only_sessions, git_commit_all
 from testing.runners import EmptyRunner
 from testing.tls_daemon import TlsDaemon
@@ -74,8 +73,8 @@ def runner(engine: None) -> Iterator[EmptyRunner]:
 def tls_daemon(engine: None) -> Iterator[TlsDaemon]:
     """Yield a daemon on a loopback TCP port that, like dind, speaks only TLS."""
 
-    def make(root: Path, bridge: Bridge) -> TlsDaemon:
-        return TlsDaemon(root, free_port(), bridge)
+    def make(root: Path) -> TlsDaemon:
+        return TlsDaemon(root, free_port())
 
     with own_daemon(make, "tls daemon", ("dockerd", "openssl")) as daemon:
         yield daemon

@@ -1,8 +1,9 @@
 """Fixtures for the fault tests: a runner daemon of their own and registries they stop.
 
-Every fault is real: registries are CNCF registries on loopback ports 5010-5019 that a
-test stops and starts, the runner is a second dockerd (its own bridge, testing/network.py)
-that a test restarts, and the tasks run as ``python -m invoke ...`` in a copy of a project.
+Every fault is real: registries are CNCF registries on free loopback ports that a test
+stops and starts (each keeps its port), the runner is a second dockerd (on a bridge of its
+own, testing/network.py) that a test restarts, and the tasks run as
+``python -m invoke ...`` in a copy of a project.
 Missing components SKIP with a message, or FAIL when CI is set (testing.checks.require).
 """
 
@@ -13,7 +14,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from testing.daemons import own_daemon
-from testing.network import FAULT_REGISTRY_PORTS
 from testing.registries import LoopbackRegistry, RegistryPool
 from testing.runners import QuickPullRunner
 
@@ -27,10 +27,11 @@ def runner(engine: None) -> Iterator[QuickPullRunner]:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LoopbackRegistry]]:
-    """Return a function that starts a registry on a free port of 5010-5019.
+    """Return a function that starts a registry on a free loopback port.
 
-    Every registry it started is stopped at the end of the test module.
+    The port is chosen when the registry is made: a test that stops and starts it finds it
+    there again. Every registry it started is stopped at the end of the test module.
     """
-    pool = RegistryPool(tmp_path_factory.mktemp("registry"), FAULT_REGISTRY_PORTS)
+    pool = RegistryPool(tmp_path_factory.mktemp("registry"))
     yield pool.start
     pool.stop_all()

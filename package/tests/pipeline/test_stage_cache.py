@@ -26,7 +26,6 @@ from stageline.dockerfile import read_dockerfile
 from testing.access_log import JSON_BLOB_LIMIT, is_json_object, read_traffic
 from testing.checks import require
 from testing.daemons import negotiated_api, own_daemon
-from testing.network import Bridge
 from testing.projects import copy_project
 from testing.registries import image_manifests, manifest_digest, registry_tags
 from testing.runners import EmptyRunner, task_env
@@ -177,8 +176,8 @@ def cold(
     """On an empty runner of the variant's store, build every stage for an empty repository."""
     builder, snapshotter = VARIANTS[request.param]
 
-    def make(root: Path, bridge: Bridge) -> EmptyRunner:
-        return EmptyRunner(root, bridge, snapshotter=snapshotter)
+    def make(root: Path) -> EmptyRunner:
+        return EmptyRunner(root, snapshotter=snapshotter)
 
     with own_daemon(make, "pipeline runner", ("dockerd", "ctr")) as runner:
         yield cold_build(

@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from stageline.cache import uses_containerd_store
-from testing.network import AUTH_REGISTRY_PORT
+from testing.checks import free_port
 from testing.projects import TINY_DOCKERFILE, make_project
 from testing.registries import LoopbackRegistry
 from testing.task_runner import assert_clean_failure, ok, run_task
@@ -38,7 +38,7 @@ def env(engine: None, base_images: dict[str, str]) -> dict[str, str]:
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackRegistry]:
     registry = LoopbackRegistry(
         tmp_path_factory.mktemp("auth-registry"),
-        port=AUTH_REGISTRY_PORT,
+        port=free_port(),
         user="ci-bot",
         password=PASSWORD,
     )
