@@ -19,7 +19,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 
 from stageline import registry
 from stageline.build_secrets import chosen_secrets
-from stageline.builders import Builder
+from stageline.builders import Builder, StageBuild
 from stageline.builders.choice import BuilderChoice, make_builder
 from stageline.cache import CacheChoice, choose_cache
 from stageline.console import Output, human_size, print_summary
@@ -71,12 +71,12 @@ def probe_cache(settings: Settings, plan: Plan, choice: BuilderChoice) -> CacheC
     try:
         client = connect(settings.environ)
     except StagelineError:
-        return choose_cache(choice.name, plan, None)
+        return choose_cache(choice.name, None)
     try:
         info = engine_info(client)
     finally:
         client.close()
-    return choose_cache(choice.name, plan, info)
+    return choose_cache(choice.name, info)
 
 
 def plan_document(
@@ -99,10 +99,7 @@ def plan_document(
                 "name": stage.name,
                 "parents": list(stage.parents),
                 "tags": list(stage.tags),
-                "cache_from": [*stage.cache_reads, *stage.cache_from]
-                if cache.registry
-                else list(stage.cache_from),
-                "cache_to": stage.cache_ref if cache.registry else None,
+                "cache_from": list(stage.cache_from),
             }
             for stage in plan.stages
         ],
@@ -133,10 +130,8 @@ def show_plan(
         output.line(f"stage {stage.name}")
         output.line(f"  parents:     {', '.join(stage.parents) or 'none (a base image)'}")
         output.line(f"  tags:        {', '.join(stage.tags)}")
-        reads = [*stage.cache_reads, *stage.cache_from] if cache.registry else stage.cache_from
+        reads = stage.cache_from
         output.line(f"  cache from:  {', '.join(reads) if reads else 'none (--no-cache)'}")
-        if cache.registry:
-            output.line(f"  cache to:    {stage.cache_ref}")
     for arg in plan.build_args:
         output.line(f"build arg:   {arg.name}={arg.value} ({arg.source})")
     for secret in plan.secrets:
@@ -287,34 +282,49 @@ def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult
     )
 
 
+def reused_images(reuse: Reuse) -> dict[str, str]:
+    """Return each reused stage's image as ``REPOSITORY@DIGEST``, for BuildKit to take."""
+    return {
+        name: f"{parse_image_ref(found.ref).name}@{found.manifest.digest}"
+        for name, found in reuse.found.items()
+    }
+
+
 def build_each(
-    plan: Plan, builder: Builder, context: BuildContext, reuse: Reuse, output: Output
+    plan: Plan, builder: Builder, context: BuildContext, reuse: Reuse, build: StageBuild
 ) -> list[StageResult]:
     """Build each planned stage that is not reused, labelled with its key."""
-    to_build = [stage for stage in plan.stages if not reuse.reused(stage.name)]
-    builder.solve_together(plan, to_build, context, output)
-    results = []
+    to_build = []
     for stage in plan.stages:
-        key = reuse.keys.get(stage.name)
         if reuse.reused(stage.name):
-            output.header(f"reuse {stage.name}: {reuse.found[stage.name].ref} has its key")
-            results.append(reused_result(stage.name, list(stage.tags), reuse))
+            build.output.header(f"reuse {stage.name}: {reuse.found[stage.name].ref} has its key")
             continue
         sources = ", ".join(stage.cache_from) or "none"
-        output.header(f"build {stage.name} -> {stage.tags[0]} (cache from: {sources})")
-        labelled = replace(stage, labels=((KEY_LABEL, key),) if key else ())
-        result = builder.build_stage(plan, labelled, context, output)
-        result.key = key
+        build.output.header(f"build {stage.name} -> {stage.tags[0]} (cache from: {sources})")
+        key = reuse.keys.get(stage.name)
+        to_build.append(replace(stage, labels=((KEY_LABEL, key),) if key else ()))
+    built = {r.name: r for r in builder.build_stages(plan, to_build, context, build)}
+    results = []
+    for stage in plan.stages:
+        if reuse.reused(stage.name):
+            results.append(reused_result(stage.name, list(stage.tags), reuse))
+            continue
+        result = built[stage.name]
+        result.key = reuse.keys.get(stage.name)
         results.append(result.settle())
     return results
 
 
 def build_stages(
-    settings: Settings, plan: Plan, output: Output, choice: BuilderChoice
+    settings: Settings, plan: Plan, output: Output, choice: BuilderChoice, push: bool = False
 ) -> BuildReport:
-    """Build every stage of the plan that is not reused, tag each, and print the summary."""
+    """Build every stage of the plan that is not reused, tag each, and print the summary.
+
+    With ``push``, the tags this ref may write are pushed too (see :func:`publish`):
+    BuildKit pushes the stages it builds itself, straight from its build.
+    """
     with logged_in(settings, output) as client:
-        cache = choose_cache(choice.name, plan, engine_info(client))
+        cache = choose_cache(choice.name, engine_info(client))
         output.header(f"cache: {cache.backend} ({cache.reason})")
         if cache.backend == "none" and plan.pulls:
             output.warn(f"building without cache sources: {cache.reason}.")
@@ -327,11 +337,14 @@ def build_stages(
             f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
             f"sha256 {context.sha256[:12]}"
         )
+        build = StageBuild(output, reused_images(reuse), push and builder.pushes)
         try:
-            report.stages = build_each(plan, builder, context, reuse, output)
+            report.stages = build_each(plan, builder, context, reuse, build)
         finally:
             context.close()
             report.total_seconds = time.monotonic() - started
+        if push:
+            publish(settings, client, plan, reuse, output, pushed=build.push)
     print_summary(output, report)
     return report
 
@@ -367,19 +380,39 @@ def write_key_tags(registries: Registries, plan: Plan, reuse: Reuse, output: Out
 
 
 def push_built(
-    settings: Settings, client: APIClient, refs: list[str], output: Output
+    settings: Settings,
+    client: APIClient,
+    registries: Registries,
+    plan: Plan,
+    reuse: Reuse,
+    output: Output,
 ) -> list[PushOutcome]:
-    """Push built tags through the engine; each layer the registry lacks is uploaded."""
+    """Push each built stage's first tag through the engine; copy it to its other tags.
+
+    The engine uploads each layer the registry lacks once; the other tags (the commit's,
+    a branch's) are manifest copies inside the registry, which move no layer.
+    """
     outcomes = []
-    for ref in refs:
-        output.header(f"push {ref}")
-        outcome = registry.push(client, ref, output, retries=settings.push_retries)
-        outcomes.append(outcome)
-        output.line(
-            f"  {ref}: {outcome.layers_pushed} layers pushed, "
-            f"{outcome.layers_present} already present, {outcome.digest or 'no digest'}"
-        )
+    for stage in plan.stages:
+        if reuse.reused(stage.name):
+            continue
+        first, *others = stage.tags
+        outcomes.append(push_one(settings, client, first, output))
+        found = registry_image(registries, first) if others else None
+        if found is not None:
+            write_tags(registries, found, others, output)
     return outcomes
+
+
+def push_one(settings: Settings, client: APIClient, ref: str, output: Output) -> PushOutcome:
+    """Push ``ref`` through the engine; print what it uploaded and its digest."""
+    output.header(f"push {ref}")
+    outcome = registry.push(client, ref, output, retries=settings.push_retries)
+    output.line(
+        f"  {ref}: {outcome.layers_pushed} layers pushed, "
+        f"{outcome.layers_present} already present, {outcome.digest or 'no digest'}"
+    )
+    return outcome
 
 
 def pushed_by_stage(
@@ -415,20 +448,40 @@ def push_stages(
     """Push the tags this ref may write; a reused stage's are copies inside the registry."""
     with logged_in(settings, output) as client:
         reuse = compare_keys(settings, plan, output)
-        registries = Registries(settings)
-        built = [t for stage in plan.stages if not reuse.reused(stage.name) for t in stage.tags]
+        return publish(settings, client, plan, reuse, output, report=report)
+
+
+def publish(
+    settings: Settings,
+    client: APIClient,
+    plan: Plan,
+    reuse: Reuse,
+    output: Output,
+    pushed: bool = False,
+    report: Path | None = None,
+) -> list[PushOutcome]:
+    """Write every tag this ref may: copies for reused stages, pushes for built ones.
+
+    ``pushed``: the builder pushed the built stages' tags itself, so the engine pushes
+    nothing. With promote-merged, each stage's image is named by its key too.
+    """
+    registries = Registries(settings)
+    built = [t for stage in plan.stages if not reuse.reused(stage.name) for t in stage.tags]
+    if not pushed:
         check_built(client, built)
-        copied = copy_reused(registries, plan, reuse, output)
-        outcomes = push_built(settings, client, built, output)
+    copied = copy_reused(registries, plan, reuse, output)
+    outcomes = [] if pushed else push_built(settings, client, registries, plan, reuse, output)
     if settings.promote_merged:
         output.header("name each stage's image by its key (promote-merged)")
         write_key_tags(registries, plan, reuse, output)
-    pushed = sum(outcome.layers_pushed for outcome in outcomes)
+    uploaded = sum(outcome.layers_pushed for outcome in outcomes)
     present = sum(outcome.layers_present for outcome in outcomes)
     size = human_size(sum(outcome.bytes_pushed for outcome in outcomes))
+    how = f"{uploaded} layers uploaded ({size}), {present} already present"
+    how = "by BuildKit" if pushed else how
     output.header(
-        f"pushed {len(outcomes)} tags: {pushed} layers uploaded ({size}), {present} already "
-        f"present; {sum(map(len, copied.values()))} tags copied inside the registry"
+        f"pushed {len(built)} tags {how}; "
+        f"{sum(map(len, copied.values()))} tags copied inside the registry"
     )
     if report is not None:
         update_json_report(report, plan.image, plan.ref, pushed_by_stage(plan, outcomes, copied))

@@ -1,27 +1,23 @@
-"""Which cache a build writes and reads: registry cache where the engine can export it.
+"""Which cache a build writes and reads.
 
-* **registry**: BuildKit exports each stage's cache, every intermediate step included
-  (``mode=max``), to ``IMAGE/cache:<stage tag>`` and reads it back lazily, layer by
-  layer, so nothing needs pulling first. BuildKit's built-in ``docker`` driver can do
-  this only on an engine with the containerd image store.
-* **inline**: BuildKit on the classic image store writes cache metadata into each
-  stage image (``BUILDKIT_INLINE_CACHE=1``) and reads it from the stage tags.
+* **inline**: BuildKit, on every engine. Each stage image carries the cache of its own
+  steps (``BUILDKIT_INLINE_CACHE=1``), and a build reads it from the stage tags it may
+  read (its own, then the default branch's). Every stage is pushed, so the stage tags
+  are the whole cache: a separate registry cache export (``--cache-to
+  type=registry,mode=max``, which 2.0 wrote per stage) would upload the same layers'
+  cache again, and reading it back gave nothing the stage tags do not (see the
+  benchmark's notes on the levers).
 * **images**: the classic builder uses pulled stage images as ``--cache-from``.
 * **none**: the classic builder on the containerd image store. Docker Engine (26.1 at
   least) then fails a step that makes no layer (``ENV``, ``ARG``...) when its cache match
   is a ``--cache-from`` image ("failed to restore cached image ... failed validation"),
   so the classic builder builds without them there: use BuildKit.
-
-Cache refs follow the stage tags' rules: a branch writes only its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from stageline.image_ref import names_registry_host
-from stageline.plan import Plan
 
 CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 
@@ -30,13 +26,8 @@ CONTAINERD_SNAPSHOTTER = "io.containerd.snapshotter.v1"
 class CacheChoice:
     """The cache backend of a build, and why."""
 
-    backend: str  # "registry", "inline" or "images"
+    backend: str  # "inline", "images" or "none"
     reason: str
-
-    @property
-    def registry(self) -> bool:
-        """Return whether BuildKit exports registry cache."""
-        return self.backend == "registry"
 
 
 def uses_containerd_store(info: Mapping[str, object]) -> bool:
@@ -58,20 +49,13 @@ def classic_cache(info: Mapping[str, object] | None) -> CacheChoice:
     return CacheChoice("images", "the classic builder reads the pulled stage images")
 
 
-def choose_cache(builder: str, plan: Plan, info: Mapping[str, object] | None) -> CacheChoice:
-    """Return the cache backend for ``builder`` on an engine whose ``/info`` is ``info``."""
+def choose_cache(builder: str, info: Mapping[str, object] | None) -> CacheChoice:
+    """Return the cache backend for ``builder`` on an engine whose ``/info`` is ``info``.
+
+    BuildKit reads and writes inline cache on every engine: each stage image carries the
+    cache of its own steps, so the stage tags it pushes are the whole cache and no
+    separate export is written (measured: benchmarks/results, the cache-export lever).
+    """
     if builder == "classic":
         return classic_cache(info)
-    if not names_registry_host(plan.image):
-        return CacheChoice("inline", f"{plan.image} names no registry host to export cache to")
-    if info is None:
-        return CacheChoice("inline", "no engine answered, so registry cache export is unknown")
-    if uses_containerd_store(info):
-        return CacheChoice(
-            "registry", "the engine uses the containerd image store, so BuildKit exports it"
-        )
-    return CacheChoice(
-        "inline",
-        "the engine's classic image store cannot export registry cache (docker driver); "
-        "each stage tag carries inline cache",
-    )
+    return CacheChoice("inline", "each stage image carries its own steps' cache")

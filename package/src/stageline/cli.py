@@ -20,7 +20,7 @@ from stageline.version import installed_version
 COMMAND_OPTIONS = {
     "plan": ("secret", "no_cache", "builder", "json"),
     "pull": ("no_cache", "builder", "report"),
-    "build": ("secret", "no_cache", "report", "metrics", "builder"),
+    "build": ("secret", "no_cache", "push", "report", "metrics", "builder"),
     "push": ("report",),
 }
 COMMAND_HELP = {
@@ -38,7 +38,7 @@ def add_option(parser: argparse.ArgumentParser, command: str, name: str) -> None
     text = HELP.get(f"{command}.{name}", HELP.get(name, ""))
     if name in ("build_arg", "secret"):
         parser.add_argument(flag, action="append", default=[], metavar="VALUE", help=text)
-    elif name in ("no_cache", "json"):
+    elif name in ("no_cache", "push", "json"):
         parser.add_argument(flag, action="store_true", help=text)
     elif name in ("report", "metrics"):
         parser.add_argument(flag, type=Path, metavar="FILE", help=text)
@@ -76,6 +76,7 @@ def options_from(arguments: argparse.Namespace) -> commands.Options:
         build_args=tuple(values.get("build_arg") or ()),
         secrets=tuple(values.get("secret") or ()),
         no_cache=bool(values.get("no_cache")),
+        push=bool(values.get("push")),
         builder=values.get("builder"),
         report=values.get("report"),
         metrics=values.get("metrics"),
@@ -96,7 +97,8 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (1 on a foreseeable error)."""
     arguments = make_parser().parse_args(argv)
-    interrupted = PUSHED_TAGS_WHOLE if arguments.command == "push" else NOTHING_PUSHED
+    pushes = arguments.command == "push" or bool(getattr(arguments, "push", False))
+    interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
     ending = run_guarded(command_for(arguments), interrupted)
     if ending.message:
         print(ending.message, file=sys.stderr)

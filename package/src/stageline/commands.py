@@ -33,6 +33,7 @@ class Options:
     build_args: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     no_cache: bool = False
+    push: bool = False
     builder: str | None = None
     report: Path | None = None
     metrics: Path | None = None
@@ -85,11 +86,11 @@ def pull(options: Options) -> None:
 
 
 def build(options: Options) -> None:
-    """Build the target's ancestors and the target in order, tag each, and summarise."""
+    """Build the target and its ancestors (not those reused), tag each, and summarise."""
     started = time.monotonic()
     settings, build_plan = load(options)
     choice = builder_for(options, settings, build_plan)
-    result = actions.build_stages(settings, build_plan, Output(), choice)
+    result = actions.build_stages(settings, build_plan, Output(), choice, push=options.push)
     if options.report:
         write_json_report(options.report, result)
         note_seconds(options, build_plan, "build", started)

@@ -16,9 +16,10 @@ import os
 import stat
 import tarfile
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -41,10 +42,24 @@ class BuildContext:
     files: int
     dockerfile: str
 
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
     def open(self) -> IO[bytes]:
         """Return the tar rewound to its start, ready to be sent again."""
         self.fileobj.seek(0)
         return self.fileobj
+
+    def chunks(self, size: int = 1024 * 1024) -> Iterator[bytes]:
+        """Yield the tar from its start; several threads may each read it at once."""
+        offset = 0
+        while True:
+            with self.lock:
+                self.fileobj.seek(offset)
+                chunk = self.fileobj.read(size)
+            if not chunk:
+                return
+            offset += len(chunk)
+            yield chunk
 
     @contextmanager
     def read_tar(self) -> Iterator[tarfile.TarFile]:

@@ -25,6 +25,10 @@ HELP = {
     "pull.no_cache": "Pull nothing (the build will not use a cache).",
     "json": "Print the plan as one JSON object (schema in the docs: reference/plan-json).",
     "report": "Write the JSON build report to this file.",
+    "push": (
+        "Push the tags this ref may write too: BuildKit pushes each built stage straight "
+        "from its build, and reused stages are copied inside the registry."
+    ),
     "pull.report": "Note each stage's pulled bytes in this JSON report (build keeps them).",
     "push.report": "Add each stage's pushed bytes and copied tags to this JSON report.",
     "metrics": "Write cache-hit ratios as a GitLab metrics report to this file.",

@@ -47,8 +47,6 @@ class StagePlan:
     parents: tuple[str, ...]
     tags: tuple[str, ...]
     cache_from: tuple[str, ...]
-    cache_ref: str  # where this ref writes the stage's registry cache
-    cache_reads: tuple[str, ...]  # registry cache refs of it and its ancestors, strongest first
     labels: tuple[tuple[str, str], ...] = ()  # set at build time: the content key
 
 
@@ -151,14 +149,9 @@ def release_tags(settings: Settings, claims: TagClaims) -> list[str]:
     return tags
 
 
-def cache_repository(image: str) -> str:
-    """Return the repository of ``image``'s registry cache refs."""
-    return f"{image}/cache"
-
-
-def read_tags(settings: Settings, name: str, repository: str | None = None) -> list[str]:
-    """Return the tags of ``repository`` (the image) a build of ``name`` may read."""
-    repository = repository or settings.image
+def read_tags(settings: Settings, name: str) -> list[str]:
+    """Return the tags of the image a build of ``name`` may read, strongest first."""
+    repository = settings.image
     own = f"{repository}:{cache_tag(name, settings.ref_slug, settings.is_default_branch)}"
     if settings.is_default_branch:
         return [own]
@@ -170,7 +163,6 @@ def stage_plans(
 ) -> list[StagePlan]:
     """Return the tags and cache sources of each chosen stage."""
     claims = TagClaims(settings.image)
-    repository = cache_repository(settings.image)
     plans = []
     for name in chosen:
         check_taggable(name)
@@ -180,15 +172,12 @@ def stage_plans(
             tags += release_tags(settings, claims)
         lineage = graph.ancestors(name)
         sources = [ref for stage in lineage for ref in read_tags(settings, stage)]
-        caches = [ref for stage in lineage for ref in read_tags(settings, stage, repository)]
         plans.append(
             StagePlan(
                 name=name,
                 parents=graph.node(name).parents,
                 tags=tuple(tags),
                 cache_from=() if no_cache else tuple(sources),
-                cache_ref=f"{repository}:{tag}",
-                cache_reads=() if no_cache else tuple(caches),
             )
         )
     return plans

@@ -60,7 +60,9 @@ def guarded(
     def decorate(body: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(body)
         def wrapper(*args: Any, **kwargs: Any) -> None:
-            ending = run_guarded(lambda: body(*args, **kwargs), interrupted)
+            pushes = interrupted == PUSHED_TAGS_WHOLE or bool(kwargs.get("push"))
+            message = PUSHED_TAGS_WHOLE if pushes else interrupted
+            ending = run_guarded(lambda: body(*args, **kwargs), message)
             if ending.code:
                 raise Exit(ending.message, code=ending.code)
 
@@ -141,11 +143,12 @@ def build_stages(
     build_arg: list[str] | None = None,
     secret: list[str] | None = None,
     no_cache: bool = False,
+    push: bool = False,
     report: str | None = None,
     metrics: str | None = None,
     builder: str | None = None,
 ) -> None:
-    """Build the target's ancestors and the target in order, tag each, and summarise."""
+    """Build the target and its ancestors (not those reused), tag each, and summarise."""
     commands.build(
         options(
             c,
@@ -154,6 +157,7 @@ def build_stages(
             build_arg=build_arg,
             secret=secret,
             no_cache=no_cache,
+            push=push,
             report=report,
             metrics=metrics,
             builder=builder,

@@ -17,7 +17,7 @@ import requests
 from docker.errors import ImageNotFound
 
 from stageline import actions
-from stageline.builders import BuildConfig
+from stageline.builders import BuildConfig, StageBuild
 from stageline.builders import choice as builder_choice
 from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder
 from stageline.builders.choice import BuilderChoice
@@ -57,7 +57,7 @@ WITH_MOUNT = DOCKERFILE.replace("RUN echo", "RUN --mount=type=cache,target=/c ec
 BUILDX = "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"
 CLASSIC = BuilderChoice("classic", "asked for")
 IMAGES = CacheChoice("images", "the classic builder reads the pulled stage images")
-REGISTRY = CacheChoice("registry", "BuildKit on the containerd image store")
+INLINE = CacheChoice("inline", "each stage image carries its own steps' cache")
 # The content key label of the recorded build-node image (streams/registry-build-node-*).
 RECORDED_KEY = "sha256:c47244810f2610c1903e1940efcb58b2e72afd33aa50b6e8e198c23ebadf8c18"
 
@@ -165,7 +165,6 @@ def test_the_plan_document_names_what_each_stage_reads_and_writes() -> None:
         "tags": [f"{IMAGE}:app--feature-x"],
         "cache_from": [f"{IMAGE}:base--feature-x", f"{IMAGE}:base", f"{IMAGE}:app--feature-x",
                        f"{IMAGE}:app"],
-        "cache_to": None,
     }  # fmt: skip
     assert document["pulls"] == [*base["cache_from"], *app["cache_from"][2:]]
     assert document["pushes"] == [f"{IMAGE}:base--feature-x", f"{IMAGE}:app--feature-x"]
@@ -180,13 +179,13 @@ def test_the_plan_document_names_what_each_stage_reads_and_writes() -> None:
     assert "ci-pass" not in str(document)
 
 
-def test_with_registry_cache_buildkit_reads_the_cache_refs_first_and_pulls_nothing() -> None:
+def test_buildkit_reads_the_stage_tags_from_the_registry_and_pulls_nothing() -> None:
     plan = plan_of(settings())
     buildkit = BuilderChoice("buildkit", "auto: the docker CLI has buildx")
-    document = actions.plan_document(plan, buildkit, REGISTRY)  # no settings: nothing reused
+    document = actions.plan_document(plan, buildkit, INLINE)  # no settings: nothing reused
     (_, app) = cast(list[dict[str, Any]], document["stages"])
-    assert app["cache_from"][:2] == [f"{IMAGE}/cache:base--feature-x", f"{IMAGE}/cache:base"]
-    assert app["cache_to"] == f"{IMAGE}/cache:app--feature-x"
+    assert app["cache_from"][:2] == [f"{IMAGE}:base--feature-x", f"{IMAGE}:base"]
+    assert "cache_to" not in app
     assert document["pulls"] == []
     assert document["reuse"] == {"reads": [], "promote_merged": False}
 
@@ -195,7 +194,7 @@ def test_the_plan_is_shown_stage_by_stage_without_the_password() -> None:
     chosen = with_secrets()
     output, stream = plain()
     buildkit = BuilderChoice("buildkit", "auto: the docker CLI has buildx")
-    actions.show_plan(plan_of(chosen), chosen, buildkit, REGISTRY, output)
+    actions.show_plan(plan_of(chosen), chosen, buildkit, INLINE, output)
     lines = stream.getvalue().splitlines()
     assert lines[0] == (
         f"==> plan for {IMAGE} on feature-x (not main); builder: buildkit "
@@ -206,7 +205,7 @@ def test_the_plan_is_shown_stage_by_stage_without_the_password() -> None:
         "  parents:     none (a base image)",
         f"  tags:        {IMAGE}:base--feature-x",
     ]
-    assert f"  cache to:    {IMAGE}/cache:app--feature-x" in lines
+    assert not [line for line in lines if "cache to" in line or "/cache:" in line]
     assert lines[-7:] == [
         "build arg:   PYTHON_IMAGE=localhost:5000/mirror/python:3.13 "
         "(environment, listed in [tool.stageline] build-args)",
@@ -333,7 +332,8 @@ def test_a_reused_stage_is_not_built_and_a_built_one_is_labelled_with_its_key(
     context = make_context(tmp_path, tmp_path / "Dockerfile", plan.dockerfile_text)
     output, stream = plain()
     try:
-        base, app = actions.build_each(plan, builder, context, reused_base(), output)
+        build = StageBuild(output)
+        base, app = actions.build_each(plan, builder, context, reused_base(), build)
     finally:
         context.close()
     assert (base.outcome, app.outcome) == ("reused", "built")
@@ -347,7 +347,7 @@ def test_a_push_prints_what_it_uploaded_and_its_digest() -> None:
     ref = f"{IMAGE}:app--feature-x"
     engine = FakeEngine(recorded("push-new-layers.jsonl"))
     output, stream = plain()
-    (outcome,) = actions.push_built(settings(push_retries=0), engine, [ref], output)
+    outcome = actions.push_one(settings(push_retries=0), engine, ref, output)
     assert outcome.layers_pushed == 3
     assert stream.getvalue().splitlines()[-1] == (
         f"  {ref}: 3 layers pushed, 1 already present, {outcome.digest}"
@@ -388,12 +388,12 @@ def test_promote_merged_names_each_stage_s_image_by_its_key() -> None:
 def test_the_builder_made_reads_the_progress_its_buildx_prints(tmp_path: Path) -> None:
     chosen = settings(environ=fake_docker(tmp_path, BUILDX), build_network="host")
     buildkit = BuilderChoice("buildkit", "asked for", (0, 13))
-    made = builder_choice.make_builder(buildkit, chosen, FakeEngine(), REGISTRY)
+    made = builder_choice.make_builder(buildkit, chosen, FakeEngine(), INLINE)
     assert isinstance(made, BuildkitBuilder)
     assert made.config.progress == "rawjson"
     old_buildx = BuilderChoice("buildkit", "asked for", (0, 12))
     assert builder_choice.make_builder(
-        old_buildx, chosen, FakeEngine(), REGISTRY
+        old_buildx, chosen, FakeEngine(), INLINE
     ).config.progress == ("plain")
     no_cache = CacheChoice("none", "the containerd image store")
     classic = builder_choice.make_builder(CLASSIC, chosen, FakeEngine(), no_cache)
@@ -416,7 +416,7 @@ def test_buildx_version_runs_once_to_choose_and_make_the_builder(
 
     monkeypatch.setattr(subprocess, "run", counting_run)
     choice = builder_choice.choose_builder(chosen, plan_of(chosen), requested)
-    made = builder_choice.make_builder(choice, chosen, FakeEngine(), REGISTRY)
+    made = builder_choice.make_builder(choice, chosen, FakeEngine(), INLINE)
     assert (choice.name, choice.buildx) == ("buildkit", (0, 13))
     assert isinstance(made, BuildkitBuilder)
     assert made.config.progress == "rawjson"

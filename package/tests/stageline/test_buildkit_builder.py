@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from stageline.builders import BuildConfig
+from stageline.builders import BuildConfig, StageBuild
 from stageline.builders.buildkit import (
     BuildkitBuilder,
     buildkit_missing_reason,
@@ -48,8 +48,7 @@ COPY f /f
 RUN cat /f
 """
 BUILDX = "github.com/docker/buildx 0.13.1+ds1 0.13.1+ds1-3"
-REGISTRY = CacheChoice("registry", "BuildKit on the containerd image store")
-INLINE = CacheChoice("inline", "BuildKit on the classic image store")
+INLINE = CacheChoice("inline", "each stage image carries its own steps' cache")
 
 
 def settings(environ: dict[str, str], **overrides: object) -> Settings:
@@ -97,38 +96,37 @@ def test_without_buildx_the_reason_says_which_part_is_missing(tmp_path: Path) ->
     assert progress_mode(None) == "plain"
 
 
-def test_a_stage_build_reads_its_cache_writes_registry_cache_and_tags() -> None:
+def test_a_stage_build_reads_its_cache_and_loads_or_pushes_its_tags() -> None:
     chosen = settings({"NPM_TOKEN": "x"}, secret_specs=("NPM_TOKEN",), build_network="host")
     dockerfile = DOCKERFILE.replace("FROM base AS a\n", "FROM base AS a\nARG PIP_INDEX_URL\n")
     index = ("PIP_INDEX_URL", "https://pypi.example/simple")
     plan = make_plan(chosen, parse_dockerfile(dockerfile), Request("a", build_args=(index,)))
     stage = replace(plan.stage("a"), labels=(("io.stageline.content-key", "sha256:k"),))
-    config = BuildConfig(chosen, REGISTRY, "rawjson")
+    config = BuildConfig(chosen, INLINE, "rawjson")
     reads = [
-        f"type=registry,ref={IMAGE}/cache:base--feature-x",
-        f"type=registry,ref={IMAGE}/cache:base",
-        f"type=registry,ref={IMAGE}/cache:a--feature-x",
-        f"type=registry,ref={IMAGE}/cache:a",
         f"type=registry,ref={IMAGE}:base--feature-x",
         f"type=registry,ref={IMAGE}:base",
         f"type=registry,ref={IMAGE}:a--feature-x",
         f"type=registry,ref={IMAGE}:a",
     ]
-    solve = [
+    common = [
         "docker", "buildx", "build", "--progress", "rawjson", "--file", "Dockerfile",
-        "--target", "a", "--output", "type=cacheonly",
+        "--target", "a",
         "--build-arg", "BUILDKIT_INLINE_CACHE=1",
         "--build-arg", "PIP_INDEX_URL=https://pypi.example/simple",
         "--secret", "id=NPM_TOKEN,env=NPM_TOKEN",
         *(option for ref in reads for option in ("--cache-from", ref)),
+        "--build-context", f"base=docker-image://{IMAGE}@sha256:b",
         "--network", "host",
-    ]  # fmt: skip
-    assert buildx_command(config, plan, stage, "Dockerfile", solve_only=True) == solve
-    assert buildx_command(config, plan, stage, "Dockerfile") == [
-        *solve[:9], "--load", *solve[11:],
-        "--cache-to", f"type=registry,ref={IMAGE}/cache:a--feature-x,mode=max",
         "--label", "io.stageline.content-key=sha256:k",
-        "--tag", f"{IMAGE}:a--feature-x",
+    ]  # fmt: skip
+    contexts = {"base": f"{IMAGE}@sha256:b"}
+    assert buildx_command(config, plan, stage, "Dockerfile", contexts) == [
+        *common, "--tag", f"{IMAGE}:a--feature-x", "--load",
+    ]  # fmt: skip
+    assert buildx_command(config, plan, stage, "Dockerfile", contexts, push=True) == [
+        *common, "--provenance=false",
+        "--output", f'type=image,"name={IMAGE}:a--feature-x",push=true',
     ]  # fmt: skip
 
 
@@ -137,23 +135,22 @@ def test_with_no_cache_nothing_is_read_and_the_base_is_pulled_again() -> None:
     plan = plan_of(chosen, no_cache=True)
     command = buildx_command(BuildConfig(chosen, INLINE), plan, plan.stage("a"), "Dockerfile")
     assert command[4:] == [
-        "plain", "--file", "Dockerfile", "--target", "a", "--load",
+        "plain", "--file", "Dockerfile", "--target", "a",
         "--build-arg", "BUILDKIT_INLINE_CACHE=1", "--no-cache", "--pull",
-        "--tag", f"{IMAGE}:a--feature-x",
+        "--tag", f"{IMAGE}:a--feature-x", "--load",
     ]  # fmt: skip
 
 
 def run_builds(
-    chosen: Settings, context: BuildContext, stages: list[str], solve: bool = False
+    chosen: Settings, context: BuildContext, stages: list[str], no_cache: bool = False
 ) -> tuple[list[StageResult], list[str]]:
-    """Build ``stages`` of the target ``a`` (solved together first if ``solve``)."""
-    plan = plan_of(chosen)
-    builder = BuildkitBuilder(FakeEngine(size=42), BuildConfig(chosen, REGISTRY, "rawjson"))
+    """Build ``stages`` of the target ``a`` with the fake buildx; return results and output."""
+    plan = plan_of(chosen, no_cache=no_cache)
+    builder = BuildkitBuilder(FakeEngine(size=42), BuildConfig(chosen, INLINE, "rawjson"))
     shown = io.StringIO()
     output = Output(shown, force_plain=True)
-    if solve:
-        builder.solve_together(plan, [plan.stage(name) for name in stages], context, output)
-    results = [builder.build_stage(plan, plan.stage(name), context, output) for name in stages]
+    chosen_stages = [plan.stage(name) for name in stages]
+    results = builder.build_stages(plan, chosen_stages, context, StageBuild(output))
     return results, shown.getvalue().splitlines()
 
 
@@ -164,7 +161,6 @@ def test_a_build_counts_the_cached_steps_of_its_progress_and_loads_the_image(
     ((result,), lines) = run_builds(settings(environ), context, ["a"])
     assert (result.steps, result.cached_steps) == (3, 1)
     assert (result.image_id, result.size_bytes) == ("sha256:fake", 42)
-    assert result.tags == [f"{IMAGE}:a--feature-x"]
     assert any(line.endswith(" CACHED") for line in lines)
     (command,) = fake_builds(tmp_path)
     assert command[-3:-1] == ["--iidfile", command[-2]]
@@ -173,21 +169,27 @@ def test_a_build_counts_the_cached_steps_of_its_progress_and_loads_the_image(
     assert not (tmp_path / "cli-config.json").exists()  # no login: the user's own config
 
 
-def test_stages_solved_together_run_once_then_only_export(
+def test_stages_build_at_once_and_only_the_targets_progress_is_shown(
     tmp_path: Path, context: BuildContext
 ) -> None:
     environ = fake_docker(tmp_path, BUILDX, "rawjson-remote-cache-hit.rawjson")
-    results, lines = run_builds(settings(environ), context, ["base", "a"], solve=True)
-    assert "==> solve base, a together (one BuildKit run)" in lines
-    solve, *exports = fake_builds(tmp_path)
-    assert solve[solve.index("--target") + 1] == "a"
-    assert solve[solve.index("--output") + 1] == "type=cacheonly"
-    assert "--tag" not in solve
-    assert [command[command.index("--tag") + 1] for command in exports] == [
-        f"{IMAGE}:base--feature-x",
-        f"{IMAGE}:a--feature-x",
-    ]
-    assert (results[1].steps, results[1].cached_steps) == (3, 1)  # the solve's count
+    results, lines = run_builds(settings(environ), context, ["base", "a"])
+    builds = fake_builds(tmp_path)
+    targets = sorted(command[command.index("--target") + 1] for command in builds)
+    assert targets == ["a", "base"]
+    assert [r.name for r in results] == ["base", "a"]
+    assert (results[1].steps, results[1].cached_steps) == (3, 1)
+    shown = [line for line in lines if line.startswith("#")]
+    assert len(shown) == len(set(shown))  # one build's progress, not two interleaved
+
+
+def test_with_no_cache_the_stages_build_one_after_the_other(
+    tmp_path: Path, context: BuildContext
+) -> None:
+    environ = fake_docker(tmp_path, BUILDX, "rawjson-remote-cache-hit.rawjson")
+    run_builds(settings(environ), context, ["base", "a"], no_cache=True)
+    builds = fake_builds(tmp_path)
+    assert [command[command.index("--target") + 1] for command in builds] == ["base", "a"]
 
 
 def test_a_failing_step_is_named_with_its_stage_and_last_lines(
@@ -196,9 +198,10 @@ def test_a_failing_step_is_named_with_its_stage_and_last_lines(
     environ = fake_docker(tmp_path, BUILDX, "rawjson-failing-step.rawjson", exit_code=1)
     chosen = settings(environ)
     plan = plan_of(chosen, target="broken")
-    builder = BuildkitBuilder(FakeEngine(), BuildConfig(chosen, REGISTRY, "rawjson"))
+    builder = BuildkitBuilder(FakeEngine(), BuildConfig(chosen, INLINE, "rawjson"))
+    build = StageBuild(Output(io.StringIO(), True))
     with pytest.raises(BuildError) as failed:
-        builder.build_stage(plan, plan.stage("broken"), context, Output(io.StringIO(), True))
+        builder.build_stages(plan, [plan.stage("broken")], context, build)
     first, *rest = str(failed.value).splitlines()
     assert first.startswith("build failed in stage broken, step `RUN echo marker-$((40+2))")
     assert "  marker-42" in rest

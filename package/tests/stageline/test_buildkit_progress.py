@@ -105,3 +105,20 @@ def test_step_names_with_and_without_a_stage() -> None:
     assert single is not None
     assert single.stage == "app"
     assert step_of("[internal] load build context", "app") is None
+
+
+def test_a_step_two_builds_share_counts_once_and_as_run_if_either_ran_it() -> None:
+    log = PlainProgress("app")
+    for line in [
+        "#5 [app 2/3] RUN make",  # one build's vertex: it ran the step
+        "#5 DONE 3.1s",
+        "#9 [app 2/3] RUN make",  # the other build's vertex of the same step
+        "#9 CACHED",
+        "#6 [app 3/3] COPY . /src",
+        "#6 CACHED",
+        "#10 [app 3/3] COPY . /src",
+        "#10 CACHED",
+    ]:
+        log.read(line)
+    tally = log.tally("app")
+    assert (tally.steps, tally.cached) == (2, 1)

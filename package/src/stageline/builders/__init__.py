@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from docker import APIClient
@@ -36,25 +37,35 @@ class BuildConfig:
     progress: str = "plain"  # what BuildKit is asked to print: "rawjson" or "plain"
 
 
+@dataclass(frozen=True)
+class StageBuild:
+    """How the stages of one run are built: reused stages' images, and whether to push.
+
+    ``contexts`` maps a reused stage to its image (``REPOSITORY@DIGEST``), which a
+    builder that can takes instead of building the stage; ``push`` asks a builder that
+    can to push each stage's tags itself (:attr:`Builder.pushes`).
+    """
+
+    output: Output
+    contexts: Mapping[str, str] = field(default_factory=dict)
+    push: bool = False
+
+
 class Builder:
-    """Builds the planned stages one at a time; a subclass runs one stage's build."""
+    """Builds the planned stages; a subclass runs the builds."""
 
     name = ""
+    pushes = False  # whether build_stages pushes the tags itself when asked to
 
     def __init__(self, client: APIClient, config: BuildConfig) -> None:
         self.client = client
         self.config = config
 
-    def solve_together(
-        self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
-    ) -> None:
-        """Prepare building ``stages`` (all but the reused), before the first: here nothing."""
-
-    def run_build(
-        self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
-    ) -> tuple[str, StageTally]:
-        """Build and tag ``stage``; return its image ID and its steps' tally."""
-        raise NotImplementedError
+    def build_stages(
+        self, plan: Plan, stages: list[StagePlan], context: BuildContext, build: StageBuild
+    ) -> list[StageResult]:
+        """Build and tag ``stages``, one at a time here; return their results in order."""
+        return [self.build_stage(plan, stage, context, build.output) for stage in stages]
 
     def build_stage(
         self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
@@ -62,8 +73,20 @@ class Builder:
         """Build ``stage`` with its cache sources, tag it per the plan, and report it."""
         started = time.monotonic()
         image_id, tally = self.run_build(plan, stage, context, output)
+        return self.stage_result(stage, image_id, tally, time.monotonic() - started)
+
+    def run_build(
+        self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
+    ) -> tuple[str, StageTally]:
+        """Build and tag ``stage``; return its image ID and its steps' tally."""
+        raise NotImplementedError
+
+    def stage_result(
+        self, stage: StagePlan, image: str, tally: StageTally, seconds: float
+    ) -> StageResult:
+        """Return the report of a built stage, with the engine's ID and size of ``image``."""
         try:
-            size = int(self.client.inspect_image(image_id).get("Size", 0))
+            inspected = self.client.inspect_image(image)
         except APIError as exc:
             raise DaemonError(
                 f"stage {stage.name} was built, but the engine cannot show its image: "
@@ -75,9 +98,9 @@ class Builder:
             cache_from=list(stage.cache_from),
             steps=tally.steps,
             cached_steps=tally.cached,
-            seconds=time.monotonic() - started,
-            image_id=image_id,
-            size_bytes=size,
+            seconds=seconds,
+            image_id=str(inspected.get("Id", image)),
+            size_bytes=int(inspected.get("Size", 0)),
         )
 
 

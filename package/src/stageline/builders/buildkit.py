@@ -15,21 +15,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 from base64 import b64encode
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from stageline.builders import BuildConfig, Builder, StageTally
+from stageline.builders import BuildConfig, Builder, StageBuild
 from stageline.builders.buildkit_progress import PlainProgress, ProgressLog, RawjsonProgress
+from stageline.builders.buildx_runs import BuildxRun, combined_tally, run_together
 from stageline.console import Output
 from stageline.context import BuildContext
 from stageline.errors import BuildError
 from stageline.plan import Plan, StagePlan
+from stageline.report import StageResult
 from stageline.settings import Settings
 
 INSTALL_HINT = (
@@ -78,23 +78,6 @@ def progress_mode(version: tuple[int, int] | None) -> str:
     return "rawjson" if version is not None and version >= RAWJSON_SINCE else "plain"
 
 
-def cancel_build(process: subprocess.Popen[bytes]) -> None:
-    """Cancel a running ``docker buildx build`` as Ctrl-C would, and wait until it is gone.
-
-    When SIGINT reaches only this process (``kill -INT``, a job runner), buildx would
-    otherwise finish the build in the background and tag the stage after the task said
-    it was interrupted.
-    """
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=CANCEL_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def existing_config(directory: Path) -> dict[str, object]:
     """Return the CLI's own config (logins, credential helpers), or {} if unreadable."""
     try:
@@ -140,149 +123,110 @@ def docker_config(settings: Settings) -> Iterator[dict[str, str]]:
 
 
 def buildx_command(
-    config: BuildConfig, plan: Plan, stage: StagePlan, dockerfile: str, solve_only: bool = False
+    config: BuildConfig,
+    plan: Plan,
+    stage: StagePlan,
+    dockerfile: str,
+    contexts: Mapping[str, str] | None = None,
+    push: bool = False,
 ) -> list[str]:
     """Return the ``docker buildx build`` command line for ``stage`` (without the context).
 
-    ``dockerfile`` is the Dockerfile's name in the context. ``solve_only`` runs the steps
-    into BuildKit's cache and exports nothing: no image, no tag, no registry cache (see
-    :meth:`BuildkitBuilder.solve_together`).
+    ``dockerfile`` is the Dockerfile's name in the context. ``contexts`` maps a reused
+    stage to its image (``REPOSITORY@DIGEST``): BuildKit takes that image for the stage
+    instead of building it. ``push`` pushes the stage's tags straight from BuildKit.
     """
     command = [
         "docker", "buildx", "build",
         "--progress", config.progress,
         "--file", dockerfile,
         "--target", stage.name,
-        *(["--output", "type=cacheonly"] if solve_only else ["--load"]),
         "--build-arg", "BUILDKIT_INLINE_CACHE=1",
     ]  # fmt: skip
     for name, value in plan.build_arg_values.items():
         command += ["--build-arg", f"{name}={value}"]
     for secret in plan.secrets:
         command += ["--secret", secret.buildx_option()]
-    reads = (*stage.cache_reads, *stage.cache_from) if config.cache.registry else stage.cache_from
-    for ref in reads:
+    for ref in stage.cache_from:
         command += ["--cache-from", f"type=registry,ref={ref}"]
+    for name, image in (contexts or {}).items():
+        command += ["--build-context", f"{name}=docker-image://{image}"]
     if plan.no_cache:
         command += ["--no-cache", "--pull"]
     if config.settings.build_network:
         command += ["--network", config.settings.build_network]
-    return command if solve_only else command + buildx_exports(config, stage)
+    return command + buildx_exports(config, stage, push)
 
 
-def buildx_exports(config: BuildConfig, stage: StagePlan) -> list[str]:
-    """Return the options for what a stage build writes: registry cache, labels, tags."""
+def buildx_exports(config: BuildConfig, stage: StagePlan, push: bool = False) -> list[str]:
+    """Return the options for what a stage build writes: labels, tags, the image.
+
+    Pushed, the image is one manifest (no provenance attestation, whose index would get a
+    new digest on every build) under every tag at once; else it is loaded into the engine.
+    """
     options = []
-    if config.cache.registry:
-        options += ["--cache-to", f"type=registry,ref={stage.cache_ref},mode=max"]
     for name, value in stage.labels:
         options += ["--label", f"{name}={value}"]
+    if push:
+        names = ",".join(stage.tags)
+        return [*options, "--provenance=false", "--output", f'type=image,"name={names}",push=true']
     for tag in stage.tags:
         options += ["--tag", tag]
-    return options
+    return [*options, "--load"]
 
 
 class BuildkitBuilder(Builder):
-    """Builds stages with ``docker buildx build`` and loads them into the engine."""
+    """Builds stages with ``docker buildx build``, all at once on the engine's BuildKit."""
 
     name = "buildkit"
-    solved: ProgressLog | None = None  # the joint solve's log, once it ran
+    pushes = True
 
     def new_log(self, target: str) -> ProgressLog:
         """Return a reader for the progress this builder asks buildx for."""
         rawjson = self.config.progress == "rawjson"
         return RawjsonProgress(target) if rawjson else PlainProgress(target)
 
-    def solve_together(
-        self, plan: Plan, stages: list[StagePlan], context: BuildContext, output: Output
-    ) -> None:
-        """Run the steps of every stage to build in one solve, before building each.
+    def build_stages(
+        self, plan: Plan, stages: list[StagePlan], context: BuildContext, build: StageBuild
+    ) -> list[StageResult]:
+        """Build ``stages`` at once, one ``buildx build`` each; return their results.
 
-        Stage by stage, BuildKit would fetch and unpack one stage's cache after the other;
-        in one solve of the last stage (its ``COPY --from`` and ``FROM`` reach the others)
-        independent stages run side by side. The stage builds that follow take every step
-        from BuildKit's cache and only export; their counts of cached steps come from here.
-        Nothing is gained, and the solve is skipped, for one stage or with ``--no-cache``.
+        The builds share BuildKit's solver, so a step they share runs once and
+        independent stages run side by side; the target's progress is printed (it shows
+        every step). With ``--no-cache`` they run one after the other, since uncached
+        steps of two builds would both run.
         """
-        if len(stages) < 2 or plan.no_cache:
-            return
-        last = stages[-1]
-        output.header(f"solve {', '.join(s.name for s in stages)} together (one BuildKit run)")
-        log = self.new_log(last.name)
-        command = buildx_command(self.config, plan, last, context.dockerfile, solve_only=True)
-        self._buildx([*command, "-"], context, log, output)
-        self.solved = log
+        groups = [[stage] for stage in stages] if plan.no_cache else [stages]
+        results: list[StageResult] = []
+        with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
+            for group in (g for g in groups if g):
+                runs = [self._run_of(plan, s, context, build, Path(scratch)) for s in group]
+                runs[-1].shown = True
+                self._run_all(runs, context, build.output)
+                results += [self._result(s, run, runs) for s, run in zip(group, runs, strict=True)]
+        return results
 
-    def _buildx(
-        self, command: list[str], context: BuildContext, log: ProgressLog, output: Output
-    ) -> None:
-        """Run ``command`` with the context on stdin; raise BuildError when it fails."""
+    def _run_of(
+        self, plan: Plan, stage: StagePlan, context: BuildContext, build: StageBuild, scratch: Path
+    ) -> BuildxRun:
+        command = buildx_command(
+            self.config, plan, stage, context.dockerfile, build.contexts, build.push
+        )
+        run = BuildxRun(stage.name, command, self.new_log(stage.name), scratch / stage.name)
+        run.pushed_tag = stage.tags[0] if build.push else None
+        return run
+
+    def _run_all(self, runs: list[BuildxRun], context: BuildContext, output: Output) -> None:
         # choose_builder() has already checked that buildx is there.
         settings = self.config.settings
         with docker_config(settings) as extra:
             env = {**settings.environ, **extra, "DOCKER_BUILDKIT": "1"}
-            returncode = self._run(command, context, env, log, output)
-        if returncode != 0:
-            raise BuildError(log.failure(log.target))
+            run_together(runs, context, env, output, CANCEL_GRACE_SECONDS)
 
-    def tally(self, stage: str, log: ProgressLog) -> StageTally:
-        """Return ``stage``'s tally: from the joint solve when that ran the stage."""
-        if self.solved is not None and self.solved.tally(stage).steps:
-            return self.solved.tally(stage)
-        return log.tally(stage)
-
-    def run_build(
-        self, plan: Plan, stage: StagePlan, context: BuildContext, output: Output
-    ) -> tuple[str, StageTally]:
-        """Build ``stage`` with buildx, tagged and loaded; return its image ID and tally."""
-        log = self.new_log(stage.name)
-        with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
-            iidfile = Path(scratch) / "iid"
-            command = buildx_command(self.config, plan, stage, context.dockerfile)
-            command += ["--iidfile", str(iidfile), "-"]
-            self._buildx(command, context, log, output)
-            image_id = iidfile.read_text(encoding="utf-8").strip() if iidfile.exists() else ""
+    def _result(self, stage: StagePlan, run: BuildxRun, runs: list[BuildxRun]) -> StageResult:
+        image_id = run.image_id()
         if not image_id:
-            raise BuildError(f"docker buildx finished stage {stage.name} without an image ID.")
-        return image_id, self.tally(stage.name, log)
-
-    @staticmethod
-    def _run(
-        command: list[str],
-        context: BuildContext,
-        env: Mapping[str, str],
-        log: ProgressLog,
-        output: Output,
-    ) -> int:
-        with subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            text=False,
-        ) as process:
-            assert process.stdin is not None
-            assert process.stdout is not None
-            stdin = process.stdin
-
-            def send_context() -> None:
-                try:
-                    shutil.copyfileobj(context.open(), stdin)
-                    stdin.close()
-                except (BrokenPipeError, ValueError):
-                    pass  # buildx stopped reading early; its output says why
-
-            # Write the context while reading the output, so neither pipe can fill up.
-            sender = threading.Thread(target=send_context, daemon=True)
-            sender.start()
-            try:
-                for raw in process.stdout:
-                    line = raw.decode("utf-8", "replace").rstrip("\n")
-                    for shown in log.read(line):
-                        output.line(shown)
-            except BaseException:
-                cancel_build(process)  # KeyboardInterrupt: no build may outlive the task
-                raise
-            sender.join()
-            return process.wait()
+            raise BuildError(f"docker buildx finished stage {run.stage} without an image ID.")
+        tally = combined_tally(runs, run.stage)
+        # A pushed image is in the engine under its tags, by its manifest's digest.
+        return self.stage_result(stage, run.pushed_tag or image_id, tally, run.seconds)

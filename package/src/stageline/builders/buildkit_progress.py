@@ -36,6 +36,7 @@ class Vertex:
 
     stage: str
     instruction: str
+    position: str = ""  # "i/n" in the stage, so that two equal instructions stay apart
     cached: bool = False
     error: str | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
@@ -51,8 +52,9 @@ def step_of(name: str, target: str) -> Vertex | None:
     match = STEP_RE.match(name)
     if match is None:
         return None
-    stage, _, _, instruction = match.groups()
-    return Vertex(stage.lower() if stage else target, " ".join(instruction.split()))
+    stage, index, count, instruction = match.groups()
+    name = stage.lower() if stage else target
+    return Vertex(name, " ".join(instruction.split()), f"{index}/{count}")
 
 
 @dataclass
@@ -75,9 +77,18 @@ class ProgressLog:
         self.tail.append(line)
 
     def tally(self, stage: str) -> StageTally:
-        """Return how many of ``stage``'s cacheable steps there were, and cache hits."""
-        steps = [v for v in self.vertices.values() if v.stage == stage and v.cacheable]
-        return StageTally(len(steps), sum(1 for v in steps if v.cached))
+        """Return how many of ``stage``'s cacheable steps there were, and cache hits.
+
+        Builds that run at once share BuildKit's solver, and a step they share can show
+        under two vertices (one of them ``CACHED`` because the other ran it): a step is
+        counted once, and as a cache hit only when none of its vertices ran.
+        """
+        steps: dict[tuple[str, str], bool] = {}
+        for vertex in self.vertices.values():
+            if vertex.stage == stage and vertex.cacheable:
+                key = (vertex.position, vertex.instruction)
+                steps[key] = steps.get(key, True) and vertex.cached
+        return StageTally(len(steps), sum(steps.values()))
 
     def stages(self) -> list[str]:
         """Return the stages that have steps in this build, in the order first seen."""
