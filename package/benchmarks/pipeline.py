@@ -7,17 +7,21 @@ The variants:
 * ``baseline``: the single-stage ``benchmarks/baseline/Dockerfile`` that Stageline
   replaced, with ``docker pull``/``build --cache-from IMAGE:latest``/``push``
   (benchmarks/pipelines/latest.sh).
-* ``multistage-latest``: the project's own multi-stage ``Dockerfile`` (target
-  ``production``) built the same naive way (latest.sh again).
+* ``multistage-latest``: GitLab's inline-cache recipe: the project's own multi-stage
+  ``Dockerfile`` (target ``production``) built with ``--cache-from IMAGE:latest`` and
+  ``BUILDKIT_INLINE_CACHE=1``, pulled and pushed by the engine (latest.sh again).
+* ``registry-cache``: GitLab's registry-cache recipe: one ``docker buildx build`` with
+  ``--cache-from``/``--cache-to type=registry,ref=IMAGE/cache:buildcache,mode=max`` and
+  ``--push`` (benchmarks/pipelines/registry-cache.sh).
 * ``per-stage-shell``: the per-stage pipeline a careful team writes by hand: every stage
   pulled, built with ``--target`` and ``--cache-from`` its own and the earlier stages'
   tags, and pushed (benchmarks/pipelines/per-stage.sh).
 
-The three hand-written pipelines build as ``docker build`` builds on Docker 23+: with
-BuildKit, and inline cache so that ``--cache-from`` can work at all (the classic
-builder's ``--cache-from`` fails on the containerd image store the runner has). The
-wall time of a run covers pull + build + push; purging the runner comes before the
-clock starts.
+The hand-written pipelines build as ``docker build`` builds on Docker 23+: with
+BuildKit, and (but for the registry-cache recipe) inline cache so that ``--cache-from``
+can work at all (the classic builder's ``--cache-from`` fails on the containerd image
+store the runner has). The wall time of a run covers pull + build + push; purging the
+runner comes before the clock starts.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from docker.errors import ImageNotFound
+
 from benchmarks.registry import BenchRegistry
 from stageline.builders.buildkit_progress import PlainProgress
 from testing.access_log import Traffic
@@ -37,7 +43,7 @@ from testing.runners import EmptyRunner
 from testing.task_runner import base_environ, ok, run_task
 
 STAGELINE_VARIANTS = ("classic", "buildkit")
-HAND_WRITTEN_VARIANTS = ("baseline", "multistage-latest", "per-stage-shell")
+HAND_WRITTEN_VARIANTS = ("baseline", "multistage-latest", "registry-cache", "per-stage-shell")
 VARIANTS = STAGELINE_VARIANTS + HAND_WRITTEN_VARIANTS
 # The runner has the containerd image store, where the classic builder builds without
 # cache sources (see stageline/cache.py): measuring it there says nothing about caching,
@@ -52,6 +58,19 @@ STAGE_ORDER = ("build-python", "build-node", "assets", "production")
 # A line the shell pipelines print before each `docker build`.
 BUILD_MARKER = "==> build "
 STEPS = ("pull", "build", "push")
+# The Stageline variants run ``python -m STAGELINE_MODULE *stageline_args(REPORT)``.
+STAGELINE_MODULE = "invoke"
+# Where results.md says a final image's size was read, when not from the engine.
+SIZE_FROM_REGISTRY = "registry"
+
+
+def stageline_args(report: Path) -> list[str]:
+    """Return the Stageline variants' command line: the one place that says what they run.
+
+    The three invoke tasks, chained in one command as CI's build job chains them, each
+    adding its part to the JSON report at ``report`` (its steps' seconds included).
+    """
+    return [part for step in STEPS for part in (f"{step}-stages", "--report", str(report))]
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,7 @@ class ShellPipeline:
 SHELL_PIPELINES = {
     "baseline": ShellPipeline("latest.sh", str(BASELINE_DOCKERFILE)),
     "multistage-latest": ShellPipeline("latest.sh", "Dockerfile", "production"),
+    "registry-cache": ShellPipeline("registry-cache.sh", "Dockerfile", "production"),
     "per-stage-shell": ShellPipeline("per-stage.sh", "Dockerfile", "production"),
 }
 
@@ -112,6 +132,7 @@ class RunResult:
     image_bytes: int
     pulled_layer_bytes: int | None = None
     pushed_layer_bytes: int | None = None
+    retries: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,15 +156,22 @@ class Job:
     ref: str = DEFAULT_BRANCH
     promote: bool = False  # Stageline's promote-merged setting
 
+    @property
+    def repository(self) -> str:
+        """Return the image's repository in the registry (no host), e.g. ``bench-x/buildkit``."""
+        return self.image.split("/", 1)[1]
+
 
 @dataclass
 class Timed:
-    """The output and seconds of each step, and the registry traffic they caused."""
+    """The output and seconds of each step, and the registry traffic of all of them.
+
+    The traffic is the whole run's: the registry-cache recipe pushes during its build.
+    """
 
     outputs: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    pulled: Traffic = field(default_factory=Traffic)  # during pull and build
-    pushed: Traffic = field(default_factory=Traffic)  # during push
+    traffic: Traffic = field(default_factory=Traffic)
 
 
 def stage_rank(name: str) -> tuple[int, str]:
@@ -227,9 +255,7 @@ class Pipeline:
             started = time.monotonic()
             timed.outputs[name] = step(name)
             timed.seconds[name] = time.monotonic() - started
-            if name == "build":
-                timed.pulled = self.registry.traffic()
-        timed.pushed = self.registry.traffic()
+        timed.traffic = self.registry.traffic()
         self._log(job, timed)
         return timed
 
@@ -252,10 +278,10 @@ class Pipeline:
     ) -> RunResult:
         uploads = {
             (repo, digest): self.registry.blob_size(repo, digest)
-            for repo, digest in timed.pushed.uploads
+            for repo, digest in timed.traffic.uploads
         }
         layers, pushed_layer_bytes = self._layer_bytes((r, d, s) for (r, d), s in uploads.items())
-        _, pulled_layer_bytes = self._layer_bytes(timed.pulled.downloads)
+        _, pulled_layer_bytes = self._layer_bytes(timed.traffic.downloads)
         return RunResult(
             variant=job.variant,
             scenario=job.scenario,
@@ -265,7 +291,7 @@ class Pipeline:
             build_seconds=timed.seconds["build"],
             push_seconds=timed.seconds["push"],
             stages=stages,
-            pulled_bytes=timed.pulled.pulled_bytes,
+            pulled_bytes=timed.traffic.pulled_bytes,
             pushed_bytes=sum(uploads.values()),
             pushed_blobs=len(uploads),
             layers_pushed=layers,
@@ -288,13 +314,11 @@ class Pipeline:
         }
         report_path = job.project / "reports" / f"bench-{job.variant}.json"
         report_path.unlink(missing_ok=True)
-        chain = [f"{name}-stages" for name in STEPS]
-        args = [part for task in chain for part in (task, "--report", str(report_path))]
+        command = stageline_args(report_path)
         started = time.monotonic()
-        output = ok(run_task(job.project, *args, env=env)).output
+        output = ok(run_task(job.project, *command, env=env, module=STAGELINE_MODULE)).output
         seconds = time.monotonic() - started
-        traffic = self.registry.traffic()
-        timed = Timed(outputs={"pipeline": output}, pulled=traffic, pushed=traffic)
+        timed = Timed(outputs={"pipeline": output}, traffic=self.registry.traffic())
         self._log(job, timed)
         report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
         timed.seconds = step_seconds(report.get("step_seconds", {}), seconds)
@@ -334,8 +358,24 @@ class Pipeline:
         }
         script = PIPELINES_DIR / pipeline.script
         timed = self._timed(job, lambda step: run_script(script, step, env, job.project))
-        size = int(self.runner.client().api.inspect_image(f"{job.image}:{job.sha}")["Size"])
-        return self._result(job, timed, steps_of_build_output(timed.outputs["build"]), size)
+        size, source = self._image_size(job)
+        result = self._result(job, timed, steps_of_build_output(timed.outputs["build"]), size)
+        if source != "engine":
+            result.extra["image_size_from"] = source
+        return result
+
+    def _image_size(self, job: Job) -> tuple[int, str]:
+        """Return the size of the run's final image ``IMAGE:SHA``, and where it was read.
+
+        The engine's size if the image is there. A build that pushed it itself
+        (``--push``) may leave none in the engine: then the compressed size of its
+        layers, from its manifest in the registry (SIZE_FROM_REGISTRY).
+        """
+        try:
+            image = self.runner.client().api.inspect_image(f"{job.image}:{job.sha}")
+        except ImageNotFound:
+            return self.registry.layer_bytes(job.repository, job.sha), SIZE_FROM_REGISTRY
+        return int(image["Size"]), "engine"
 
 
 def step_seconds(noted: dict[str, float], wall: float) -> dict[str, float]:

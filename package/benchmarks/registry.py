@@ -21,12 +21,17 @@ like any other layer (as on a CI runner whose cache is empty).
 from __future__ import annotations
 
 import json
-import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from testing.access_log import JSON_BLOB_LIMIT, Traffic, is_json_object, read_traffic
 from testing.registries import MANIFEST_TYPES, LoopbackRegistry
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
 
 
 class BenchRegistry:
@@ -60,13 +65,16 @@ class BenchRegistry:
         """Start a new stretch of the access log: later reads see only what follows."""
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
 
-    def traffic(self) -> Traffic:
-        """Return the blob traffic since the last :meth:`mark`, and mark again."""
+    def _read_from(self, offset: int) -> bytes:
         if not self.log_path.exists():
-            return Traffic()
+            return b""
         with self.log_path.open("rb") as log:
-            log.seek(self._offset)
-            data = log.read()
+            log.seek(offset)
+            return log.read()
+
+    def traffic(self) -> Traffic:
+        """Return the blob traffic since the last :meth:`mark` or read, and mark again."""
+        data = self._read_from(self._offset)
         self._offset += len(data)
         return read_traffic(data.decode("utf-8", "replace").splitlines())
 
@@ -97,6 +105,28 @@ class BenchRegistry:
             body, _ = self._request(f"/v2/{repository}/blobs/{digest}")
             self._layers[digest] = not is_json_object(body)
         return self._layers[digest]
+
+    def manifest(self, repository: str, reference: str) -> tuple[dict[str, Any], str]:
+        """Return the manifest (or index) of ``repository:reference`` and its media type."""
+        body, headers = self._request(
+            f"/v2/{repository}/manifests/{reference}", Accept=MANIFEST_TYPES
+        )
+        return json.loads(body), headers.get("Content-Type", "")
+
+    def layer_bytes(self, repository: str, reference: str) -> int:
+        """Return the compressed size of an image's layers, from its manifest.
+
+        Of an index, the first manifest for a platform (an attestation has ``unknown``).
+        """
+        manifest, media_type = self.manifest(repository, reference)
+        if media_type in INDEX_TYPES or "manifests" in manifest:
+            image = next(
+                entry
+                for entry in manifest["manifests"]
+                if entry.get("platform", {}).get("os", "linux") != "unknown"
+            )
+            manifest, _ = self.manifest(repository, image["digest"])
+        return sum(int(layer["size"]) for layer in manifest["layers"])
 
     def copy_image(self, source: str, repository: str, tag: str) -> str:
         """Copy ``source`` (``host:port/repo:tag``, plain HTTP) here; return the new ref."""

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline import STAGELINE_VARIANTS, VARIANTS, RunResult, StageSteps, stage_names
+from benchmarks.pipeline import (
+    SIZE_FROM_REGISTRY,
+    STAGELINE_VARIANTS,
+    VARIANTS,
+    RunResult,
+    StageSteps,
+    stage_names,
+)
 from benchmarks.scenarios import SCENARIOS
 
 TITLES = {scenario.name: scenario.title for scenario in SCENARIOS}
@@ -30,7 +37,10 @@ LABELS = {
     "classic": "Stageline, classic builder",
     "buildkit": "Stageline, BuildKit",
     "baseline": "baseline: single stage, --cache-from latest",
-    "multistage-latest": "multi-stage Dockerfile, --cache-from latest",
+    "multistage-latest": "GitLab's inline recipe: multi-stage, --cache-from :latest, "
+    "BUILDKIT_INLINE_CACHE=1",
+    "registry-cache": "GitLab's registry-cache recipe: buildx --cache-from/--cache-to "
+    "type=registry,mode=max --push",
     "per-stage-shell": "per-stage shell pipeline (--target, tag per stage)",
 }
 COLOURS = {
@@ -38,6 +48,7 @@ COLOURS = {
     "buildkit": "#2ca02c",
     "baseline": "#999999",
     "multistage-latest": "#ff7f0e",
+    "registry-cache": "#d62728",
     "per-stage-shell": "#9467bd",
 }
 STAGELINE = STAGELINE_VARIANTS
@@ -283,6 +294,13 @@ def evaluate_targets(
     ]
 
 
+def image_text(summary: Summary) -> str:
+    """Return the median final image size; marked if read from the registry's manifest."""
+    size = human_bytes(summary.median(lambda r: r.image_bytes))
+    sources = {r.extra.get("image_size_from", "engine") for r in summary.runs}
+    return f"{size} ({SIZE_FROM_REGISTRY})" if SIZE_FROM_REGISTRY in sources else size
+
+
 def table_markdown(summaries: dict[tuple[str, str], Summary]) -> str:
     """Return the results table in Markdown."""
     lines = [
@@ -302,7 +320,7 @@ def table_markdown(summaries: dict[tuple[str, str], Summary]) -> str:
             f"| {summary.steps_text()} "
             f"| {human_bytes(summary.median(lambda r: r.pulled_bytes))} "
             f"| {human_bytes(summary.median(lambda r: r.pushed_bytes))} ({layers_text}) "
-            f"| {human_bytes(summary.median(lambda r: r.image_bytes))} |"
+            f"| {image_text(summary)} |"
         )
     return "\n".join(lines)
 
@@ -321,9 +339,13 @@ registry that holds what the previous scenario pushed. Seconds are the median of
 the JSON report (Stageline; "reused": found by content key, neither pulled nor built) or
 from BuildKit's `CACHED` lines (the hand-written pipelines);
 "of which pull" is the median time of the pull step alone.
-Pulled/pushed are blob bytes read from the registry's access log (median); layers pushed
-excludes image configs; the targets' layer bytes leave out configs (and other JSON blobs)
-on both sides. Final image: the engine's image size.
+Pulled/pushed are blob bytes read from the registry's access log over the whole run
+(median); layers pushed excludes image configs; the targets' layer bytes leave out configs
+(and other JSON blobs: cache configs, attestations) on both sides. The registry-cache
+recipe pulls and pushes during its build (its pull and push steps do nothing), and its
+pushed bytes include its registry cache (mode=max: every step's layers). Final image: the
+engine's image size; "(registry)" where the engine had no image after a `--push` build and
+the size is the sum of its compressed layers in the registry's manifest.
 
 Variants: {variants}.
 
@@ -331,7 +353,13 @@ The merge scenarios: before the clock starts, a branch (`feature-x`) builds and 
 changed `assets/js/main.js` on an emptied runner; the timed run is the default branch's
 pipeline for the same tree. With promotion on, both pipelines of the Stageline variants
 set `STAGELINE_PROMOTE_MERGED=true`; the hand-written pipelines have no such setting and
-run the same way in both modes (see benchmarks/scenarios.py)."""
+run the same way in both modes (see benchmarks/scenarios.py).
+
+A branch's first pipeline: ref `feature-y`, with no tag or cache of its own yet, builds a
+commit that changes one Python file, timed itself; each variant falls back on what the
+default branch pushed, as it reads a branch's tags (Stageline and the per-stage pipeline:
+each stage's default-branch tag; latest.sh: `IMAGE:latest`; the registry-cache recipe: its
+one shared cache ref)."""
 
 
 def write_markdown(

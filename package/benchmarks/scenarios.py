@@ -20,7 +20,17 @@ What the branch pipeline leaves behind, per variant:
   default branch's pipeline then runs as always and reads only its own tags: it has no
   way to know which branch was merged. "Promotion" is a Stageline setting with no
   counterpart there, so in both modes they run the same scripts; the second mode is the
-  same merge measured again.
+  same merge measured again. GitLab's registry-cache recipe (``registry-cache``) writes
+  ``IMAGE:feature-x`` and the one cache ref every ref shares, which the default branch
+  then reads.
+
+The last scenario is a branch's first pipeline: ref ``feature-y``, which has no tag or
+cache of its own yet, builds a commit that changes one Python file, and is timed itself.
+Each variant falls back on what the default branch pushed (the merges' tree), as it
+reads a branch's tags: Stageline ``IMAGE:<stage>--feature-y`` then ``IMAGE:<stage>``;
+latest.sh ``IMAGE:feature-y`` then ``IMAGE:latest``; per-stage.sh each stage's branch
+tag then the default branch's; the registry-cache recipe its one shared cache ref. Its
+change stays on the branch: no later scenario may build on it (it is the last).
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from pathlib import Path
 ADDED_REQUIREMENT = "six==1.17.0"
 # The feature branch of the merge scenarios (its CI_COMMIT_REF_SLUG).
 MERGED_BRANCH = "feature-x"
+# The branch whose first pipeline is timed (the last scenario).
+NEW_BRANCH = "feature-y"
 
 
 @dataclass(frozen=True)
@@ -41,7 +53,8 @@ class Scenario:
 
     ``branch``: a ref whose pipeline builds and pushes the change first, untimed; the
     timed run is then the default branch's. ``promote``: Stageline's promote-merged
-    setting, for both pipelines.
+    setting, for both pipelines. ``ref``: the ref of the timed pipeline (None: the
+    default branch).
     """
 
     name: str
@@ -49,6 +62,7 @@ class Scenario:
     change: Callable[[Path, int], None]
     branch: str | None = None
     promote: bool = False
+    ref: str | None = None
 
 
 def _append(path: Path, text: str) -> None:
@@ -73,6 +87,11 @@ def add_requirement(project: Path, repetition: int) -> None:
 def change_python(project: Path, repetition: int) -> None:
     """Add a comment to core/views.py."""
     _append(project / "core/views.py", f"\n# Benchmark change {repetition}.\n")
+
+
+def change_python_on_branch(project: Path, repetition: int) -> None:
+    """Add a comment to core/views.py, on branch feature-y (its first commit)."""
+    _append(project / "core/views.py", f"\n# Branch {NEW_BRANCH}, change {repetition}.\n")
 
 
 def merged_js_change(label: str) -> Callable[[Path, int], None]:
@@ -105,6 +124,12 @@ SCENARIOS = (
         merged_js_change("merge-promoted"),
         branch=MERGED_BRANCH,
         promote=True,
+    ),
+    Scenario(
+        "branch",
+        "a branch's first pipeline (one Python file)",
+        change_python_on_branch,
+        ref=NEW_BRANCH,
     ),
 )
 SCENARIO_NAMES = tuple(scenario.name for scenario in SCENARIOS)

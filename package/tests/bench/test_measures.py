@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,7 @@ from benchmarks.pipeline import (
     step_seconds,
     steps_of_build_output,
 )
-from benchmarks.registry import is_json_object
+from benchmarks.registry import BenchRegistry, is_json_object
 from benchmarks.results import runs_from_json, summarise
 from testing.access_log import read_traffic
 
@@ -177,3 +179,24 @@ def test_a_chained_runs_wall_time_splits_into_the_steps_the_tasks_noted() -> Non
     seconds = step_seconds({"pull": 0.2, "build": 3.0, "push": 1.0}, 5.0)
     assert seconds == pytest.approx({"pull": 1.0, "build": 3.0, "push": 1.0})  # startup: pull
     assert step_seconds({}, 2.0) == {"pull": 2.0, "build": 0.0, "push": 0.0}
+
+
+def test_a_pushed_images_size_is_its_layers_in_the_manifest_not_its_attestations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = {
+        "manifests": [
+            {"digest": "sha256:image", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": "sha256:attestation", "platform": {"os": "unknown"}},
+        ]
+    }
+    manifests: dict[str, tuple[dict[str, Any], str]] = {
+        "r1s0": (index, "application/vnd.oci.image.index.v1+json"),
+        "sha256:image": ({"layers": [{"size": 30}, {"size": 12}]}, ""),
+        "sha256:attestation": ({"layers": [{"size": 999}]}, ""),
+        "plain": ({"layers": [{"size": 7}]}, "application/vnd.oci.image.manifest.v1+json"),
+    }
+    registry = BenchRegistry(tmp_path, 1)
+    monkeypatch.setattr(registry, "manifest", lambda repository, reference: manifests[reference])
+    assert registry.layer_bytes("bench/x", "r1s0") == 42
+    assert registry.layer_bytes("bench/x", "plain") == 7

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS
@@ -9,7 +11,7 @@ from benchmarks.run import BenchError, names, parse_args, plan_runs
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
 
 
-def test_scenarios_run_in_issue_14s_order_and_only_the_merges_have_a_branch() -> None:
+def test_scenarios_run_in_issue_14s_order_then_a_branchs_first_pipeline() -> None:
     assert SCENARIO_NAMES == (
         "cold",
         "no-change",
@@ -18,13 +20,26 @@ def test_scenarios_run_in_issue_14s_order_and_only_the_merges_have_a_branch() ->
         "python",
         "merge",
         "merge-promoted",
+        "branch",
     )
     assert [s.name for s in SCENARIOS if s.branch] == ["merge", "merge-promoted"]
     assert [s.name for s in SCENARIOS if s.promote] == ["merge-promoted"]
+    # Only the last one times a branch's own pipeline: its change never reaches main.
+    assert [(s.name, s.ref) for s in SCENARIOS if s.ref] == [("branch", "feature-y")]
+    assert SCENARIOS[-1].ref is not None
+
+
+def test_a_branchs_first_pipeline_changes_one_python_file(tmp_path: Path) -> None:
+    (tmp_path / "core").mkdir()
+    views = tmp_path / "core" / "views.py"
+    views.write_text("x = 1\n")
+    SCENARIOS[-1].change(tmp_path, 2)
+    assert views.read_text() == "x = 1\n\n# Branch feature-y, change 2.\n"
 
 
 def test_the_default_variants_leave_out_the_classic_builder() -> None:
     assert set(VARIANTS) - set(DEFAULT_VARIANTS) == {"classic"}
+    assert "registry-cache" in DEFAULT_VARIANTS  # GitLab's registry-cache recipe
     assert parse_args([]).variants.split(",") == list(DEFAULT_VARIANTS)
 
 
@@ -33,6 +48,7 @@ def test_short_mode_runs_cold_no_change_and_a_promoted_merge() -> None:
     assert plan == {
         "buildkit": ["cold", "no-change", "merge-promoted"],
         "baseline": ["cold", "no-change"],
+        "registry-cache": ["cold", "no-change"],
     }
 
 

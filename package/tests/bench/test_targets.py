@@ -161,6 +161,14 @@ def test_the_table_shows_every_variant_and_the_ratio_to_its_cold_time() -> None:
     assert "| merge to main (promotion off) | multistage-latest | 25.0 (25-25) | - |" in table
 
 
+def test_a_size_read_from_the_registry_manifest_says_so() -> None:
+    pushed = run("registry-cache", "cold", 20.0, image_bytes=35_000_000)
+    pushed.extra["image_size_from"] = "registry"
+    table = table_markdown(summarise([pushed, run("buildkit", "cold", 30.0)]))
+    assert "| 35.0 MB (registry) |" in table
+    assert table.splitlines()[2].endswith("| 200 B |")  # the engine's size, unmarked
+
+
 def test_the_result_files_keep_the_cold_medians_and_the_earlier_cold(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     meta = {
