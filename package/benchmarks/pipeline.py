@@ -21,7 +21,8 @@ The hand-written pipelines build as ``docker build`` builds on Docker 23+: with
 BuildKit, and (but for the registry-cache recipe) inline cache so that ``--cache-from``
 can work at all (the classic builder's ``--cache-from`` fails on the containerd image
 store the runner has). The wall time of a run covers pull + build + push; purging the
-runner comes before the clock starts.
+runner comes before the clock starts. A run that fails while the registry answers a 5xx
+runs once more, and says so (benchmarks/retry.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Any
 from docker.errors import ImageNotFound
 
 from benchmarks.registry import BenchRegistry
+from benchmarks.retry import Failure, failure_message, retry_reason
 from stageline.builders.buildkit_progress import PlainProgress
 from testing.access_log import Traffic
 from testing.runners import EmptyRunner
@@ -115,6 +117,8 @@ class RunResult:
 
     ``pulled_bytes``/``pushed_bytes`` count every blob; the ``*_layer_bytes`` leave out
     image configs and other JSON blobs (None in results written before they existed).
+    ``retries``: how often the run (or the branch pipeline before it) ran again after
+    failing while the registry answered a 5xx; the reasons are ``extra["retried_after"]``.
     """
 
     variant: str
@@ -160,6 +164,11 @@ class Job:
     def repository(self) -> str:
         """Return the image's repository in the registry (no host), e.g. ``bench-x/buildkit``."""
         return self.image.split("/", 1)[1]
+
+    @property
+    def title(self) -> str:
+        """Return what the run is, for messages: repetition, scenario, variant and ref."""
+        return f"run {self.repetition} of {self.scenario}, {self.variant} ({self.ref})"
 
 
 @dataclass
@@ -238,9 +247,45 @@ class Pipeline:
                 "seconds": round(setup.seconds, 2),
                 "pushed_bytes": setup.pushed_bytes,
             }
+            result.retries += setup.retries
+            reasons = setup.extra.get("retried_after", [])
+            if reasons:
+                result.extra["retried_after"] = [
+                    *(f"{branch}: {reason}" for reason in reasons),
+                    *result.extra.get("retried_after", []),
+                ]
         return result
 
     def run(self, job: Job) -> RunResult:
+        """Run ``job`` from an emptied runner; once more if it failed on a registry 5xx.
+
+        Before the second attempt the job's repositories are put back as they were
+        before the first (retry.py). Any other failure, or a second one, is raised.
+        """
+        failures: list[Failure] = []
+        reasons: list[str] = []
+        self.registry.snapshot(job.repository)
+        while True:
+            try:
+                result = self._attempt(job)
+            except Exception as exc:  # re-raised below unless the registry failed
+                failures.append(Failure(str(exc), tuple(self.registry.errors())))
+                self._log_failure(job, len(failures), str(exc))
+                reason = retry_reason(failures)
+                if reason is None and len(failures) == 1:
+                    raise
+                if reason is None:
+                    raise RuntimeError(failure_message(job.title, failures)) from exc
+                print(f"    {job.title} failed: {reason}; running it again", flush=True)
+                reasons.append(reason)
+                self.registry.restore(job.repository)
+                continue
+            result.retries = len(reasons)
+            if reasons:
+                result.extra["retried_after"] = reasons
+            return result
+
+    def _attempt(self, job: Job) -> RunResult:
         """Purge the runner, then pull, build and push ``job``; return what it cost."""
         self.runner.purge()
         self.registry.mark()
@@ -265,6 +310,12 @@ class Pipeline:
         for name, text in timed.outputs.items():
             log = f"r{job.repetition}-{job.scenario}-{job.variant}-{job.ref}-{name}.log"
             (self.log_dir / log).write_text(text, encoding="utf-8")
+
+    def _log_failure(self, job: Job, attempt: int, error: str) -> None:
+        """Keep the error of a failed attempt in the log folder."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = f"r{job.repetition}-{job.scenario}-{job.variant}-{job.ref}-failed-{attempt}.log"
+        (self.log_dir / log).write_text(error, encoding="utf-8")
 
     def _layer_bytes(self, blobs: Iterable[tuple[str, str, int]]) -> tuple[int, int]:
         """Return (count, bytes) of the blobs that are layers, not JSON documents."""

@@ -16,22 +16,75 @@ in distribution 2.8) records every request with the response's size in bytes:
 
 The base images are copied into this registry once, so that their download is counted
 like any other layer (as on a CI runner whose cache is empty).
+
+The same log says when the registry itself failed (a 5xx answer; see retry.py), and a
+variant's repositories can be put back as they were before a run, so that a run can be
+run again from the same start.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from testing.access_log import JSON_BLOB_LIMIT, Traffic, is_json_object, read_traffic
+from testing.access_log import (
+    ACCESS_RE,
+    JSON_BLOB_LIMIT,
+    Traffic,
+    is_json_object,
+    read_traffic,
+)
 from testing.registries import MANIFEST_TYPES, LoopbackRegistry
 
+# A field of distribution's own log lines: key=value or key="quoted value".
+LOG_FIELD_RE = re.compile(r'(?P<key>[\w.]+)=(?P<value>"(?:[^"\\]|\\.)*"|\S*)')
+# Where a repository's tags and blob links live in the registry's storage.
+REPOSITORIES = Path("docker/registry/v2/repositories")
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
+
+
+def unquote(value: str) -> str:
+    """Return a log field's value without its Go quoting (``"a \\"b\\""`` is ``a "b"``)."""
+    if value[:1] != '"':
+        return value
+    try:
+        return str(json.loads(value))
+    except ValueError:  # a Go escape JSON lacks (\x00): keep it as written
+        return value[1:-1]
+
+
+def log_fields(line: str) -> dict[str, str]:
+    """Return the key=value fields of one of distribution's log lines, unquoted."""
+    return {match["key"]: unquote(match["value"]) for match in LOG_FIELD_RE.finditer(line)}
+
+
+def server_errors(lines: Iterable[str]) -> list[str]:
+    """Return each request the registry answered with a 5xx: ``STATUS to METHOD URI: DETAIL``.
+
+    The registry logs a failed request twice: a line of its own log with the error's
+    detail, and an access-log line; the detail lines are used when there are any.
+    """
+    detailed, plain = [], []
+    for line in lines:
+        fields = log_fields(line)
+        status = fields.get("http.response.status", "")
+        if status[:1] == "5":
+            detail = fields.get("err.detail") or fields.get("err.message") or ""
+            method, uri = fields.get("http.request.method"), fields.get("http.request.uri")
+            detailed.append(f"{status} to {method} {uri}: {detail}".rstrip(": "))
+            continue
+        access = ACCESS_RE.search(line)
+        if access and access["status"][:1] == "5":
+            plain.append(f"{access['status']} to {access['method']} {access['uri']}")
+    return detailed or plain
 
 
 class BenchRegistry:
@@ -40,7 +93,9 @@ class BenchRegistry:
     def __init__(self, root: Path, port: int) -> None:
         self.server = LoopbackRegistry(root, port)
         self.log_path = root.parent / f"registry-{port}.log"
+        self.snapshots = root.parent / "registry-snapshots"
         self._offset = 0
+        self._marked = 0  # where the current run's stretch of the log starts
         self._layers: dict[str, bool] = {}  # digest -> is a layer
 
     @property
@@ -64,6 +119,7 @@ class BenchRegistry:
     def mark(self) -> None:
         """Start a new stretch of the access log: later reads see only what follows."""
         self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._marked = self._offset
 
     def _read_from(self, offset: int) -> bytes:
         if not self.log_path.exists():
@@ -77,6 +133,30 @@ class BenchRegistry:
         data = self._read_from(self._offset)
         self._offset += len(data)
         return read_traffic(data.decode("utf-8", "replace").splitlines())
+
+    def errors(self) -> list[str]:
+        """Return the requests answered with a 5xx since the last :meth:`mark`."""
+        return server_errors(self._read_from(self._marked).decode("utf-8", "replace").splitlines())
+
+    def _storage(self, repository: str) -> Path:
+        return self.server.root / "data" / REPOSITORIES / repository
+
+    def snapshot(self, repository: str) -> None:
+        """Keep a copy of what the registry holds for ``repository`` and those under it.
+
+        That is its tags and blob links (a few kB); the blobs themselves are shared and
+        content-addressed, and a blob not linked to the repository is not in it.
+        """
+        saved = self.snapshots / repository
+        shutil.rmtree(saved, ignore_errors=True)
+        if self._storage(repository).is_dir():
+            shutil.copytree(self._storage(repository), saved, symlinks=True)
+
+    def restore(self, repository: str) -> None:
+        """Put ``repository`` back as the last :meth:`snapshot` of it found it."""
+        shutil.rmtree(self._storage(repository), ignore_errors=True)
+        if (self.snapshots / repository).is_dir():
+            shutil.copytree(self.snapshots / repository, self._storage(repository), symlinks=True)
 
     def _request(
         self, path: str, method: str = "GET", data: bytes | None = None, **headers: str

@@ -9,7 +9,8 @@ The targets (README, "Benchmark"), for each Stageline variant measured:
 * one JS file, one requirement, one Python file: faster than both ``baseline`` and
   ``per-stage-shell`` in the same run;
 * cold: the final image at most half the baseline's, and the cold time at most 1.05 of
-  the cold time in the previous results.json of the same folder (if there was one).
+  the cold time in the previous results.json of the same folder (if there was one);
+* every run finished without a retry (benchmarks/retry.py).
 """
 
 from __future__ import annotations
@@ -233,6 +234,18 @@ def faster_target(summaries: dict[tuple[str, str], Summary], builder: str, scena
     return Target(text, builder, measured, True if len(rivals) == len(RIVALS) else None)
 
 
+def retry_target(summaries: dict[tuple[str, str], Summary], builder: str) -> Target:
+    """Return "every run of ``builder`` finished without a retry" (retry.py)."""
+    text = "every run finished without a retry after a registry 5xx"
+    runs = [r for (v, _), s in summaries.items() if v == builder for r in s.runs]
+    if not runs:
+        return Target(text, builder, "-", None)
+    retried = [r for r in runs if r.retries]
+    named = ", ".join(f"{TITLES[r.scenario]} run {r.repetition}" for r in retried)
+    measured = f"{len(retried)} of {len(runs)} runs retried" + (f" ({named})" if named else "")
+    return Target(text, builder, measured, not retried)
+
+
 def size_target(builder: str, ours: Summary | None, theirs: Summary | None) -> Target:
     """Return "the final image is at most half the baseline's" (cold runs)."""
     text = f"{TITLES['cold']}: final image at most half the baseline's size"
@@ -279,6 +292,7 @@ def builder_targets(
         *(faster_target(summaries, builder, scenario) for scenario in ONE_CHANGE),
         size_target(builder, get("cold"), summaries.get(("baseline", "cold"))),
         cold_target(builder, get("cold"), reference),
+        retry_target(summaries, builder),
     ]
 
 
@@ -305,8 +319,8 @@ def table_markdown(summaries: dict[tuple[str, str], Summary]) -> str:
     """Return the results table in Markdown."""
     lines = [
         "| scenario | variant | seconds (median; min-max) | x cold | of which pull "
-        "| steps cached/total | pulled | pushed (layers) | final image |",
-        "|---|---|---:|---:|---:|---|---:|---:|---:|",
+        "| steps cached/total | pulled | pushed (layers) | final image | retries |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for (variant, scenario), summary in summaries.items():
         low = min(r.seconds for r in summary.runs)
@@ -320,9 +334,24 @@ def table_markdown(summaries: dict[tuple[str, str], Summary]) -> str:
             f"| {summary.steps_text()} "
             f"| {human_bytes(summary.median(lambda r: r.pulled_bytes))} "
             f"| {human_bytes(summary.median(lambda r: r.pushed_bytes))} ({layers_text}) "
-            f"| {image_text(summary)} |"
+            f"| {image_text(summary)} | {sum(r.retries for r in summary.runs)} |"
         )
     return "\n".join(lines)
+
+
+def retries_markdown(summaries: dict[tuple[str, str], Summary]) -> str:
+    """Return one line per run that ran again after a registry 5xx, with the reason."""
+    lines = [
+        f"- {TITLES[r.scenario]}, {r.variant}, run {r.repetition}: {reason}"
+        for summary in summaries.values()
+        for r in summary.runs
+        for reason in r.extra.get("retried_after", [])
+    ]
+    if not lines:
+        return "No run needed a retry (a run runs once more only after a registry 5xx)."
+    return "Runs that ran once more after a registry 5xx (benchmarks/retry.py):\n\n" + "\n".join(
+        lines
+    )
 
 
 def targets_markdown(targets: list[Target]) -> str:
@@ -345,7 +374,8 @@ Pulled/pushed are blob bytes read from the registry's access log over the whole 
 recipe pulls and pushes during its build (its pull and push steps do nothing), and its
 pushed bytes include its registry cache (mode=max: every step's layers). Final image: the
 engine's image size; "(registry)" where the engine had no image after a `--push` build and
-the size is the sum of its compressed layers in the registry's manifest.
+the size is the sum of its compressed layers in the registry's manifest. Retries: runs that
+failed while the registry answered a 5xx and ran once more (listed below the table).
 
 Variants: {variants}.
 
@@ -384,6 +414,8 @@ repetition(s) per scenario. Machine: {machine["os"]}, {machine["cpu"]} ({machine
 
 {table_markdown(summaries)}
 
+{retries_markdown(summaries)}
+
 ![seconds per scenario](chart.png)
 
 ## Targets ({met} of {measured} measured targets met)
@@ -407,6 +439,7 @@ def summary_json(summary: Summary) -> dict[str, Any]:
         "max_pulled_layer_bytes": max_of(r.pulled_layer_bytes for r in summary.runs),
         "max_pushed_layer_bytes": max_of(r.pushed_layer_bytes for r in summary.runs),
         "median_image_bytes": summary.median(lambda r: r.image_bytes),
+        "retries": sum(r.retries for r in summary.runs),
     }
 
 
