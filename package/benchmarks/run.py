@@ -43,9 +43,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # counting and every result file; the classic builder runs the same Stageline tasks with
 # another STAGELINE_BUILDER. It took 5 min 58 s and 6 min 12 s on 2 cores (Docker 26)
 # with other test suites running alongside, most of it the two cold builds; the merge
-# adds about 40 s. GitLab's registry-cache recipe runs its cold and no-change too: it is
-# the only pipeline that pushes from BuildKit and exports a registry cache, which the
-# others never exercise; it adds about SHORT_REGISTRY_CACHE_SECONDS.
+# adds about 40 s. GitLab's registry-cache recipe runs its cold and no-change too: the
+# only pipeline that pushes from BuildKit and exports a registry cache, which nothing else
+# here exercises. It added 57 s (39.9 s cold, 17.5 s no change) with two other suites
+# running, 87 s with four (load average 5; the whole short run then took 8 min 29 s).
 SHORT_VARIANTS = {
     "buildkit": ["cold", "no-change", "merge-promoted"],
     "baseline": ["cold", "no-change"],
