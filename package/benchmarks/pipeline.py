@@ -61,7 +61,7 @@ STAGE_ORDER = ("build-python", "build-node", "assets", "production")
 BUILD_MARKER = "==> build "
 STEPS = ("pull", "build", "push")
 # The Stageline variants run ``python -m STAGELINE_MODULE *stageline_args(REPORT)``.
-STAGELINE_MODULE = "invoke"
+STAGELINE_MODULE = "stageline"
 # Where results.md says a final image's size was read, when not from the engine.
 SIZE_FROM_REGISTRY = "registry"
 
@@ -69,10 +69,11 @@ SIZE_FROM_REGISTRY = "registry"
 def stageline_args(report: Path) -> list[str]:
     """Return the Stageline variants' command line: the one place that says what they run.
 
-    The three invoke tasks, chained in one command as CI's build job chains them, each
-    adding its part to the JSON report at ``report`` (its steps' seconds included).
+    ``stageline build --push``, as the template's CI job runs it: BuildKit builds the
+    stages at once and pushes them itself (the classic builder's build is pushed by the
+    engine); the JSON report at ``report`` gets the step's seconds.
     """
-    return [part for step in STEPS for part in (f"{step}-stages", "--report", str(report))]
+    return ["build", "--push", "--report", str(report)]
 
 
 @dataclass(frozen=True)
