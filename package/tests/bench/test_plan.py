@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pipeline import DEFAULT_VARIANTS, VARIANTS
-from benchmarks.run import BenchError, names, parse_args, plan_runs
+from benchmarks.run import BenchError, names, parse_args, plan_runs, rotated
 from benchmarks.scenarios import SCENARIO_NAMES, SCENARIOS
 
 
@@ -62,3 +62,11 @@ def test_an_unknown_name_is_refused_with_the_known_ones() -> None:
     assert names(" cold, merge ,", SCENARIO_NAMES, "scenario") == ["cold", "merge"]
     with pytest.raises(BenchError, match="unknown scenario"):
         names("cold,merged", SCENARIO_NAMES, "scenario")
+
+
+def test_each_repetition_starts_with_another_variant() -> None:
+    variants = ["buildkit", "baseline", "registry-cache"]
+    firsts = [rotated(variants, repetition)[0] for repetition in (1, 2, 3, 4)]
+    assert firsts == ["buildkit", "baseline", "registry-cache", "buildkit"]
+    assert sorted(rotated(variants, 2)) == sorted(variants)
+    assert rotated([], 3) == []

@@ -1,11 +1,12 @@
 """BuildKit, driven through ``docker buildx build`` with the same plan and tags.
 
-Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for every cache source
-the plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage
-tag is itself a cache source, registry cache export (``--cache-to``) where the engine
-can do it (see :mod:`stageline.cache`), and ``--load`` so tagging, pushing and
-reporting are shared with the classic builder. The context is the same normalised tar,
-sent on stdin. Cache hits are read from BuildKit's progress
+Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for each stage tag the
+plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage tag is
+itself the cache of its steps, ``--build-context`` for each reused stage (its registry
+image), and either ``--load`` (tagged in the engine, pushed later by the engine) or a
+push straight from BuildKit. The stages to build run at once
+(:mod:`stageline.builders.buildx_runs`); the context is the same normalised tar, sent
+on each one's stdin. Cache hits are read from BuildKit's progress
 (:mod:`stageline.builders.buildkit_progress`): ``rawjson`` where buildx has it, else
 plain text.
 """
