@@ -478,10 +478,10 @@ def publish(
     present = sum(outcome.layers_present for outcome in outcomes)
     size = human_size(sum(outcome.bytes_pushed for outcome in outcomes))
     how = f"{uploaded} layers uploaded ({size}), {present} already present"
-    how = "by BuildKit" if pushed else how
+    how = "pushed by BuildKit" if pushed else how
     output.header(
-        f"pushed {len(built)} tags {how}; "
-        f"{sum(map(len, copied.values()))} tags copied inside the registry"
+        f"wrote {len(built)} tags of built stages ({how}); "
+        f"{sum(map(len, copied.values()))} tags of reused stages copied inside the registry"
     )
     if report is not None:
         update_json_report(report, plan.image, plan.ref, pushed_by_stage(plan, outcomes, copied))

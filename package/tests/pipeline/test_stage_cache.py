@@ -234,7 +234,7 @@ def test_no_change_reuses_every_stage_and_moves_no_layer(cold: Cold, tmp_path: P
     build, report = build_on_empty_runner(
         cold.project, cold.runner, cold.env(sha="3333cccc"), tmp_path / "r.json"
     )
-    push = ok(run_task(cold.project, "push-stages", env=cold.env(sha="3333cccc")))
+    ok(run_task(cold.project, "push-stages", env=cold.env(sha="3333cccc")))
     repository = cold.image.split("/", 1)[1]
     assert log.layer_traffic(cold.image) == ([], [])
     assert cold.runner.image_ids() == set()  # nothing was pulled, nothing was built
@@ -246,7 +246,6 @@ def test_no_change_reuses_every_stage_and_moves_no_layer(cold: Cold, tmp_path: P
     assert manifest_digest(registry, repository, "3333cccc") == manifest_digest(
         registry, repository, "production"
     )
-    assert "1 tags copied inside the registry" in push.stdout
 
 
 def test_an_assets_change_reruns_build_node_from_the_assets_copy_only(
