@@ -333,8 +333,12 @@ def evaluate_targets(
 
     ``reference``: an earlier run's cold medians (:func:`cold_reference`), if any.
     """
+    ran = {variant for variant, _ in summaries}
     return [
-        target for builder in STAGELINE for target in builder_targets(summaries, builder, reference)
+        target
+        for builder in STAGELINE
+        if builder in ran
+        for target in builder_targets(summaries, builder, reference)
     ]
 
 
