@@ -38,8 +38,8 @@ from benchmarks.scenarios import SCENARIOS
 
 TITLES = {scenario.name: scenario.title for scenario in SCENARIOS}
 LABELS = {
-    "classic": "Stageline, classic builder",
-    "buildkit": "Stageline, BuildKit",
+    "classic": "Stageline, classic builder (`stageline build --push`)",
+    "buildkit": "Stageline, BuildKit (`stageline build --push`)",
     "baseline": "baseline: single stage, --cache-from latest",
     "multistage-latest": "GitLab's inline recipe: multi-stage, --cache-from :latest, "
     "BUILDKIT_INLINE_CACHE=1",
@@ -396,11 +396,14 @@ def targets_markdown(targets: list[Target]) -> str:
 
 
 EXPLANATION = """\
-Each run purges an empty-cache runner daemon, then times `pull + build + push` against a
-registry that holds what the previous scenario pushed. Seconds are the median of the runs;
-"x cold" divides by the same variant's cold median. Steps cached/total are per stage, from
-the JSON report (Stageline; "reused": found by content key, neither pulled nor built) or
-from BuildKit's `CACHED` lines (the hand-written pipelines);
+Each run purges an empty-cache runner daemon, then times `pull + build + push` (Stageline:
+its one command) against a registry that holds what the previous scenario pushed. Before
+the first run the runner pulls the base images once, untimed, and each repetition starts
+the variants one further along, so that no variant always runs first. Seconds are the
+median of the runs; "x cold" divides by the same variant's cold median. Steps
+cached/total are per stage, from the JSON report (Stageline; "reused": found by content
+key, neither pulled nor built) or from BuildKit's `CACHED` lines (the hand-written
+pipelines);
 "of which pull" is the median time of the pull step alone.
 Pulled/pushed are blob bytes read from the registry's access log over the whole run
 (median); layers pushed excludes image configs; the targets' layer bytes leave out configs
