@@ -28,7 +28,7 @@ from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
 from stageline.engine import api_error_text, connect, connected
 from stageline.errors import PlanError, StagelineError
-from stageline.image_ref import parse_image_ref, registry_of
+from stageline.image_ref import parse_image_ref, registry_of, split_image_ref
 from stageline.plan import Plan, Request, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
 from stageline.registry_errors import first_line
@@ -285,7 +285,7 @@ def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult
 def reused_images(reuse: Reuse) -> dict[str, str]:
     """Return each reused stage's image as ``REPOSITORY@DIGEST``, for BuildKit to take."""
     return {
-        name: f"{parse_image_ref(found.ref).name}@{found.manifest.digest}"
+        name: f"{split_image_ref(found.ref)[0]}@{found.manifest.digest}"
         for name, found in reuse.found.items()
     }
 

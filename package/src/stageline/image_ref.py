@@ -40,11 +40,6 @@ class ImageRef:
     reference: str  # the digest if given, else the tag
 
     @property
-    def name(self) -> str:
-        """Return the repository as an image name writes it: ``HOST/REPOSITORY``."""
-        return f"{self.host}/{self.repository}"
-
-    @property
     def api_host(self) -> str:
         """Return the host whose ``/v2/`` API serves this reference."""
         return DOCKER_HUB_API if self.host == DOCKER_HUB else self.host

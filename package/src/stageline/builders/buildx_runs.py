@@ -8,6 +8,7 @@ of them (the target's, whose progress shows every step) is printed as it comes.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -88,7 +89,7 @@ def cancel(runs: list[BuildxRun], grace: float) -> None:
     """Cancel every run still going, as Ctrl-C would, and wait until each is gone."""
     for run in runs:
         if run.process is not None and run.process.poll() is None:
-            run.process.send_signal(2)  # SIGINT: buildx cancels the build
+            run.process.send_signal(signal.SIGINT)  # buildx cancels the build
     deadline = time.monotonic() + grace
     for run in runs:
         if run.process is None:
