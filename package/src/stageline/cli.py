@@ -1,4 +1,4 @@
-"""The ``stageline`` command: ``stageline plan|pull|build|push|dev [options]``.
+"""The ``stageline`` command: ``stageline plan|pull|build|push|dev|release [options]``.
 
 A thin front end over :mod:`stageline.commands`: it parses the arguments (argparse),
 runs the command through :func:`stageline.exits.run_guarded` and exits with its code.
@@ -29,6 +29,7 @@ COMMAND_HELP = {
     "build": commands.build.__doc__,
     "push": commands.push.__doc__,
     "dev": commands.dev.__doc__,
+    "release": commands.release.__doc__,
 }
 
 
@@ -63,6 +64,8 @@ def make_parser() -> argparse.ArgumentParser:
             add_option(sub, command, name)
     dev = subparsers.add_parser("dev", help=COMMAND_HELP["dev"], description=COMMAND_HELP["dev"])
     dev.add_argument("--down", action="store_true", help=HELP["down"])
+    text = COMMAND_HELP["release"]
+    subparsers.add_parser("release", help=text, description=text)
     return parser
 
 
@@ -90,6 +93,8 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
         return lambda: commands.plan(options, as_json=arguments.json)
     if arguments.command == "dev":
         return lambda: commands.dev(arguments.project_dir, down=arguments.down)
+    if arguments.command == "release":
+        return lambda: commands.release(arguments.project_dir)
     action: Callable[[commands.Options], None] = getattr(commands, arguments.command)
     return lambda: action(options)
 
@@ -97,7 +102,7 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (1 on a foreseeable error)."""
     arguments = make_parser().parse_args(argv)
-    pushes = arguments.command == "push" or bool(getattr(arguments, "push", False))
+    pushes = arguments.command in ("push", "release") or bool(getattr(arguments, "push", False))
     interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
     ending = run_guarded(command_for(arguments), interrupted)
     if ending.message:

@@ -1,4 +1,4 @@
-"""The five commands every front end offers: plan, pull, build, push and dev.
+"""The commands every front end offers: plan, pull, build, push, dev and release.
 
 The command line (``stageline``) and the invoke collection (``stageline.tasks``) both
 parse their arguments into :class:`Options` and call these. Nothing here parses a
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stageline import actions, local_dev
+from stageline import release as releases
 from stageline.build_args import parse_build_arg
 from stageline.builders.choice import BuilderChoice, choose_builder
 from stageline.console import Output
@@ -109,3 +110,8 @@ def push(options: Options) -> None:
 def dev(root: Path, down: bool = False) -> None:
     """Run the project's local stack (docker-compose.local.yml) in the foreground."""
     local_dev.run_stack(load_settings(root), down=down)
+
+
+def release(root: Path) -> None:
+    """Copy the tested commit's image (IMAGE:<short-sha>) to latest or the git tag."""
+    releases.release(load_settings(root), Output())

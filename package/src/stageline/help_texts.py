@@ -16,7 +16,10 @@ HELP = {
         "Push the tags of this stage and its ancestors only "
         "(default: the target and its ancestors)."
     ),
-    "target": "The stage the image is (default: STAGELINE_TARGET, [tool.stageline] target, last).",
+    "target": (
+        "The stage the image is (default: STAGELINE_TARGET, [tool.stageline] targets or "
+        "target, else the last stage)."
+    ),
     "build_arg": "NAME=VALUE for an ARG the Dockerfile declares; repeatable.",
     "builder": "auto (default), classic or buildkit; overrides STAGELINE_BUILDER.",
     "secret": "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=FILE; repeatable.",

@@ -3,9 +3,11 @@
 Which stages
 ------------
 The target is the stage the image is: ``--target``, else ``STAGELINE_TARGET``, else
-``[tool.stageline] target``, else the last stage (as for ``docker build``). A build
-plans the target and its ancestors only, in Dockerfile order; ``--stage NAME``
-plans NAME and its ancestors.
+``[tool.stageline] targets`` (or ``target``), else the last stage (as for ``docker
+build``). ``targets`` names several images built in one run, e.g. the production image
+and the image the tests run in; the first is the one ``stageline release`` releases.
+A build plans the targets and their ancestors only, in Dockerfile order, so common
+stages are planned once; ``--stage NAME`` plans NAME and its ancestors.
 
 Tag policy
 ----------
@@ -13,8 +15,9 @@ Tag policy
 * Any other ref reads ``IMAGE:<stage>--<ref-slug>`` first and the default branch's
   ``IMAGE:<stage>`` second, and writes only its own.
 * A stage's cache sources are its own tags and its ancestors', never another stage's.
-* The target also gets ``IMAGE:<short-sha>``, ``IMAGE:latest`` on the default branch,
-  and the git tag on tag pipelines.
+* The first target also gets the commit's tag ``IMAGE:<short-sha>``, each other target
+  ``IMAGE:<target>-<short-sha>``. Release tags (``latest``, the git tag) are written
+  only by ``stageline release``, by copying the tested commit's tag.
 
 Stage names with ``--`` are refused when planned, so ``<stage>--<ref>`` is never
 ambiguous.
@@ -58,7 +61,7 @@ class Plan:
     ref: str
     default_branch: bool
     no_cache: bool
-    target: str
+    target: str  # the first target: the image that is released
     stages: tuple[StagePlan, ...]
     build_args: tuple[BuildArg, ...]
     dockerfile_text: str  # what the engine receives (see stageline.dockerfile.rewrite)
@@ -66,6 +69,7 @@ class Plan:
     secrets: tuple[BuildSecret, ...]  # the chosen secrets that are set here
     unset_secrets: tuple[BuildSecret, ...]  # chosen, not set: the build goes without
     graph: StageGraph | None = field(default=None, compare=False, repr=False)
+    targets: tuple[str, ...] = ()  # every target, the first being ``target``
 
     @property
     def build_arg_values(self) -> dict[str, str]:
@@ -137,16 +141,15 @@ class TagClaims:
         return f"{self.image}:{tag}"
 
 
-def release_tags(settings: Settings, claims: TagClaims) -> list[str]:
-    """Return the target's release tags: the short SHA, ``latest``, the git tag."""
-    tags = []
-    if settings.short_sha:
-        tags.append(claims.claim(settings.short_sha, "the commit's image"))
-    if settings.is_default_branch:
-        tags.append(claims.claim("latest", "the latest image"))
-    if settings.commit_tag:
-        tags.append(claims.claim(tag_safe(settings.commit_tag), "the git tag's image"))
-    return tags
+def commit_tag(settings: Settings, target: str, targets: tuple[str, ...]) -> str | None:
+    """Return the commit's tag of ``target``: ``<short-sha>`` for the first, else
+    ``<target>-<short-sha>``; None without a short SHA or for a stage that is no target.
+    """
+    if not settings.short_sha or target not in targets:
+        return None
+    if target == targets[0]:
+        return settings.short_sha
+    return f"{target}-{settings.short_sha}"[:MAX_TAG_LENGTH]
 
 
 def read_tags(settings: Settings, name: str) -> list[str]:
@@ -159,7 +162,11 @@ def read_tags(settings: Settings, name: str) -> list[str]:
 
 
 def stage_plans(
-    settings: Settings, graph: StageGraph, chosen: list[str], target: str, no_cache: bool
+    settings: Settings,
+    graph: StageGraph,
+    chosen: list[str],
+    targets: tuple[str, ...],
+    no_cache: bool,
 ) -> list[StagePlan]:
     """Return the tags and cache sources of each chosen stage."""
     claims = TagClaims(settings.image)
@@ -168,8 +175,8 @@ def stage_plans(
         check_taggable(name)
         tag = cache_tag(name, settings.ref_slug, settings.is_default_branch)
         tags = [claims.claim(tag, f"the {name} cache")]
-        if name == target:
-            tags += release_tags(settings, claims)
+        if (commit := commit_tag(settings, name, targets)) is not None:
+            tags.append(claims.claim(commit, f"the commit's {name} image"))
         lineage = graph.ancestors(name)
         sources = [ref for stage in lineage for ref in read_tags(settings, stage)]
         plans.append(
@@ -201,6 +208,18 @@ def secret_is_set(secret: BuildSecret, settings: Settings, files: Collection[Pat
     return secret.file is not None and secret.file in files
 
 
+def chosen_targets(graph: StageGraph, request: Request, settings: Settings) -> tuple[str, ...]:
+    """Return the targets' names: ``--target``, else the settings', else the last stage."""
+    names = (request.target,) if request.target else settings.targets or (graph.names[-1],)
+    return tuple(dict.fromkeys(graph.node(name).name for name in names))
+
+
+def planned(graph: StageGraph, targets: tuple[str, ...]) -> list[str]:
+    """Return the targets and their ancestors, each once, in Dockerfile order."""
+    needed = {name for target in targets for name in graph.ancestors(target)}
+    return [name for name in graph.names if name in needed]
+
+
 def make_plan(
     settings: Settings,
     dockerfile: Dockerfile,
@@ -219,8 +238,8 @@ def make_plan(
         graph = stage_graph(
             dockerfile, {a.name: a.value for a in offered if a.name in global_names}
         )
-        target = graph.node(request.target or settings.target or graph.names[-1]).name
-        chosen = graph.ancestors(request.stage or target)
+        targets = chosen_targets(graph, request, settings)
+        chosen = graph.ancestors(request.stage) if request.stage else planned(graph, targets)
     except DockerfileError as exc:
         raise PlanError(f"{settings.dockerfile.name} {exc}") from None
     build_args = choose_build_args(dockerfile, set(chosen), offered)
@@ -230,12 +249,13 @@ def make_plan(
         ref=settings.ref_slug,
         default_branch=settings.is_default_branch,
         no_cache=request.no_cache,
-        target=target,
-        stages=tuple(stage_plans(settings, graph, chosen, target, request.no_cache)),
+        target=targets[0],
+        stages=tuple(stage_plans(settings, graph, chosen, targets, request.no_cache)),
         build_args=tuple(build_args),
         dockerfile_text=engine_dockerfile(graph, set(chosen)),
         buildkit_features=tuple(dockerfile.buildkit_features(set(chosen))),
         secrets=tuple(s for s in secrets if secret_is_set(s, settings, secret_files)),
         unset_secrets=tuple(s for s in secrets if not secret_is_set(s, settings, secret_files)),
         graph=graph,
+        targets=targets,
     )

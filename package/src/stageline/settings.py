@@ -68,7 +68,7 @@ class Settings:
     builder: str = "auto"
     build_network: str | None = None
     push_retries: int = 4
-    target: str | None = None
+    targets: tuple[str, ...] = ()  # the images to build; the first is the one released
     build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
     secret_specs: tuple[str, ...] = ()
     promote_merged: bool = False
@@ -148,13 +148,24 @@ def _names_setting(
     return tuple(value)
 
 
-def _target_setting(env: Mapping[str, str], project: Mapping[str, object]) -> str | None:
-    value = env.get("STAGELINE_TARGET") or project.get("target")
-    if value is not None and not isinstance(value, str):
+def _targets_setting(env: Mapping[str, str], project: Mapping[str, object]) -> tuple[str, ...]:
+    """Return the targets: STAGELINE_TARGET, else ``targets``, else ``target`` (none: the last)."""
+    if "target" in project and "targets" in project:
         raise SettingsError(
-            '[tool.stageline] target must be a stage name, e.g. target = "production".'
+            "[tool.stageline] has both target and targets; keep one, e.g. "
+            'targets = ["production", "development"].'
         )
-    return value.lower() if value else None
+    if _get(env, "STAGELINE_TARGET"):
+        return (env["STAGELINE_TARGET"].lower(),)
+    if "targets" in project:
+        names = _names_setting(project, "targets", (), '["production", "development"]')
+        if not names:
+            raise SettingsError(
+                '[tool.stageline] targets is empty; name at least one stage, e.g. ["production"].'
+            )
+        return tuple(dict.fromkeys(name.lower() for name in names))
+    value = project.get("target")
+    return (str(value).lower(),) if value else ()
 
 
 def _flag_setting(
@@ -248,6 +259,7 @@ PROJECT_KEYS: Mapping[str, type] = MappingProxyType(
         "image": str,
         "default-branch": str,
         "target": str,
+        "targets": list,
         "build-args": list,
         "secrets": list,
         "promote-merged": bool,
@@ -297,7 +309,7 @@ def parse_settings(
         builder=_builder_setting(env),
         build_network=_get(env, "STAGELINE_BUILD_NETWORK"),
         push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
-        target=_target_setting(env, project),
+        targets=_targets_setting(env, project),
         build_arg_names=_names_setting(
             project, "build-args", DEFAULT_BUILD_ARGS, '["PYTHON_IMAGE", "NODE_IMAGE"]'
         ),

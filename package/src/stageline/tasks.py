@@ -1,4 +1,5 @@
-"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``.
+"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``,
+``release``.
 
 A project's ``tasks.py`` makes the collection for its folder and adds its own tasks::
 
@@ -183,13 +184,19 @@ def dev(c: Context, down: bool = False) -> None:
     commands.dev(project_dir(c), down=down)
 
 
+@declare("release", "release", interrupted=PUSHED_TAGS_WHOLE)
+def release(c: Context) -> None:
+    """Copy the tested commit's image (IMAGE:<short-sha>) to latest or the git tag."""
+    commands.release(project_dir(c))
+
+
 def stage_tasks() -> list[Task[Any]]:
-    """Return the five tasks, for a project's ``Collection(*stage_tasks())``."""
-    return [plan, pull_stages, build_stages, push_stages, dev]
+    """Return the tasks, for a project's ``Collection(*stage_tasks())``."""
+    return [plan, pull_stages, build_stages, push_stages, dev, release]
 
 
 def collection(project: Path | str = ".") -> Collection:
-    """Return the five tasks as a Collection that builds the project in ``project``."""
+    """Return the tasks as a Collection that builds the project in ``project``."""
     made = Collection(*stage_tasks())
     made.configure({"stageline": {"project_dir": str(project)}})
     return made

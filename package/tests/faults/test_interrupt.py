@@ -69,7 +69,7 @@ CASES = [
     ("buildkit", signal.SIGTERM, "stageline", True),
 ]
 BUILD_COMMAND = {"invoke": "build-stages", "stageline": "build"}
-ALL_TAGS = {"base", "slow", "final", "cafe0001", "latest"}
+ALL_TAGS = {"base", "slow", "final", "cafe0001"}
 
 
 @pytest.mark.parametrize(

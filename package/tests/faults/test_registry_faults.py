@@ -20,7 +20,7 @@ from testing.task_runner import TaskRun, assert_clean_failure, ok, run_task, run
 
 pytestmark = pytest.mark.faults
 
-DEFAULT_TAGS = {"base", "final", "cafe0001", "latest"}
+DEFAULT_TAGS = {"base", "final", "cafe0001"}
 
 
 @pytest.fixture(scope="module")

@@ -221,12 +221,33 @@ def test_cold_build_then_push_writes_every_stage_tag(cold: Cold) -> None:
     assert list(stages) == STAGES
     assert all(stage["steps"] > 0 and stage["cached_steps"] == 0 for stage in stages.values())
     registry, repository = cold.image.split("/", 1)
-    assert registry_tags(registry, repository) == {*STAGES, DEFAULT_SHA, "latest"}
+    assert registry_tags(registry, repository) == {*STAGES, DEFAULT_SHA}  # no release tag
     assert registry_tags(registry, f"{repository}/cache") == set()  # the stage tags are the cache
     for stage in STAGES:  # what was pushed is what the engine built
         tag = f"{cold.image}:{stage}"
         engine_digest = cold.runner.client().api.inspect_image(tag)["RepoDigests"]
         assert f"{cold.image}@{manifest_digest(registry, repository, stage)}" in engine_digest
+
+
+def test_release_names_the_tested_commit_latest_without_moving_a_layer(cold: Cold) -> None:
+    full_scenarios_only(cold)
+    registry, repository = cold.image.split("/", 1)
+    log = RegistryLog()
+    ok(run_task(cold.project, "release", env=cold.env()))
+    ok(run_task(cold.project, "release", env=cold.env()))  # a rerun writes nothing
+    commit = manifest_digest(registry, repository, DEFAULT_SHA)
+    assert manifest_digest(registry, repository, "latest") == commit
+    assert log.layer_traffic(cold.image) == ([], [])
+    puts = [line for line in log.lines(repository) if '"PUT /v2/' in line]
+    assert [line.split()[6] for line in puts] == [f"/v2/{repository}/manifests/latest"]
+    for env, message in (
+        (cold.env(sha="9999ffff"), "9999ffff is not in the registry"),
+        (cold.env(ref="feature-x"), "nothing to release on 'feature-x'"),
+    ):
+        refused = run_task(cold.project, "release", env=env)
+        assert (refused.returncode, message in refused.output) == (1, True), refused.output
+        assert "Traceback" not in refused.output
+    assert manifest_digest(registry, repository, "latest") == commit
 
 
 def test_no_change_reuses_every_stage_and_moves_no_layer(cold: Cold, tmp_path: Path) -> None:
@@ -296,7 +317,7 @@ def test_a_branch_reuses_the_default_images_and_writes_only_its_own_tags(
 ) -> None:
     full_scenarios_only(cold)
     registry, repository = cold.image.split("/", 1)
-    default_tags = [*STAGES, DEFAULT_SHA, "latest"]
+    default_tags = [*STAGES, DEFAULT_SHA]
     digests = {tag: manifest_digest(registry, repository, tag) for tag in default_tags}
     log = RegistryLog()
     env = cold.env(ref="feature-login", sha="2222bbbb")
@@ -355,8 +376,7 @@ def test_merge_takes_the_branch_image_only_with_promote_merged(cold: Cold, tmp_p
     assert reused(report) == set(STAGES)
     for stage in STAGES:
         assert manifest_digest(registry, repository, stage) == branch_digests[stage]
-    for tag in ("latest", "5555eeee"):
-        assert manifest_digest(registry, repository, tag) == branch_digests["production"]
+    assert manifest_digest(registry, repository, "5555eeee") == branch_digests["production"]
 
 
 def moving_base(engine_image: str) -> str:

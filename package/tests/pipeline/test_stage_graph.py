@@ -75,16 +75,16 @@ def pushed(
     return builder, image, runs
 
 
-def test_the_registry_holds_the_targets_ancestors_and_release_tags_only(
+def test_the_registry_holds_the_targets_ancestors_and_the_commit_tag_only(
     pushed: tuple[str, str, dict[str, TaskRun]],
 ) -> None:
     _, image, runs = pushed
     registry, repository = image.split("/", 1)
-    assert registry_tags(registry, repository) == {"deps", "stage-1", "stage-3", SHA, "latest"}
+    assert registry_tags(registry, repository) == {"deps", "stage-1", "stage-3", SHA}
     assert "lint ran" not in runs["build-stages"].output
 
 
-def test_the_plan_names_unnamed_stages_and_gives_the_target_the_release_tags(
+def test_the_plan_names_unnamed_stages_and_gives_the_target_the_commit_tag(
     pushed: tuple[str, str, dict[str, TaskRun]],
 ) -> None:
     _, image, runs = pushed
@@ -93,7 +93,7 @@ def test_the_plan_names_unnamed_stages_and_gives_the_target_the_release_tags(
     stages = {stage["name"]: stage for stage in plan["stages"]}
     assert list(stages) == ["deps", "stage-1", "stage-3"]
     assert stages["stage-3"]["parents"] == ["deps", "stage-1"]
-    assert stages["stage-3"]["tags"] == [f"{image}:stage-3", f"{image}:{SHA}", f"{image}:latest"]
+    assert stages["stage-3"]["tags"] == [f"{image}:stage-3", f"{image}:{SHA}"]
     assert not any("lint" in ref for ref in plan["pulls"])
     assert plan["build_args"][0]["name"] == "BASE"
 

@@ -324,7 +324,7 @@ def test_each_stage_s_comparison_says_reused_or_why_it_is_built() -> None:
 def test_a_reused_stage_is_not_built_and_a_built_one_is_labelled_with_its_key(
     tmp_path: Path,
 ) -> None:
-    chosen = settings(ref="main", target="app")
+    chosen = settings(ref="main", targets=("app",))
     plan = plan_of(chosen, CLASSIC_DOCKERFILE)
     engine = FakeEngine(recorded("classic-cached-and-run.jsonl"))
     builder = ClassicBuilder(engine, BuildConfig(chosen, IMAGES))

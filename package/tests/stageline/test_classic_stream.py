@@ -51,7 +51,7 @@ def classic(
 
 def plan_for(target: str) -> Plan:
     settings = Settings(
-        root=Path("."), image=IMAGE, ref_slug="main", default_branch="main", target=target
+        root=Path("."), image=IMAGE, ref_slug="main", default_branch="main", targets=(target,)
     )
     return make_plan(settings, parse_dockerfile(DOCKERFILE))
 
@@ -110,7 +110,7 @@ def test_a_cached_step_and_steps_that_ran_are_counted_and_the_image_is_tagged(
     result, shown = build(engine, "app", context)
     assert (result.steps, result.cached_steps) == (2, 0)  # COPY f and the RUN both ran
     assert (result.image_id, result.size_bytes) == (APP_ID, 1_234_567)
-    assert engine.tags == [(APP_ID, IMAGE, "app"), (APP_ID, IMAGE, "latest")]  # the target
+    assert engine.tags == [(APP_ID, IMAGE, "app")]  # no short SHA here: no commit tag
     ((_, _, request),) = engine.calls
     assert (request["target"], request["tag"]) == ("app", f"{IMAGE}:app")
     assert request["cache_from"] == [f"{IMAGE}:base", f"{IMAGE}:app"]

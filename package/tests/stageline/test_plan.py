@@ -1,5 +1,6 @@
 """The plan: which stages a build needs, who reads and writes which tag, which build args."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -46,19 +47,19 @@ def test_the_target_defaults_to_the_last_stage_and_plans_only_its_ancestors() ->
     assert names(plan.stages) == ["build-python", "build-node", "production", "development"]
 
 
-def test_a_stage_after_the_target_gets_no_release_tags_and_is_not_built() -> None:
-    plan = make_plan(settings(target="production"), DOCKERFILE)
+def test_a_stage_after_the_target_gets_no_commit_tag_and_is_not_built() -> None:
+    plan = make_plan(settings(targets=("production",)), DOCKERFILE)
     assert names(plan.stages) == ["build-python", "build-node", "production"]
     assert [stage.tags for stage in plan.stages] == [
         (f"{IMAGE}:build-python",),
         (f"{IMAGE}:build-node",),
-        (f"{IMAGE}:production", f"{IMAGE}:abcdef12", f"{IMAGE}:latest"),
+        (f"{IMAGE}:production", f"{IMAGE}:abcdef12"),
     ]
     assert plan.stage("production").parents == ("build-python", "build-node")
 
 
 def test_cache_sources_are_the_stages_own_tags_and_its_ancestors_only() -> None:
-    plan = make_plan(settings(target="production"), DOCKERFILE)
+    plan = make_plan(settings(targets=("production",)), DOCKERFILE)
     assert plan.stage("build-node").cache_from == (f"{IMAGE}:build-node",)
     assert plan.stage("production").cache_from == (
         f"{IMAGE}:build-python",
@@ -68,22 +69,24 @@ def test_cache_sources_are_the_stages_own_tags_and_its_ancestors_only() -> None:
     assert not any("lint" in ref for ref in plan.pulls + plan.pushes)
 
 
-def test_stage_builds_it_and_its_ancestors_and_the_target_keeps_the_release_tags() -> None:
-    plan = make_plan(settings(target="production"), DOCKERFILE, Request(stage="Development"))
-    assert plan.stage("production").tags[1:] == (f"{IMAGE}:abcdef12", f"{IMAGE}:latest")
+def test_stage_builds_it_and_its_ancestors_and_the_target_keeps_the_commit_tag() -> None:
+    plan = make_plan(settings(targets=("production",)), DOCKERFILE, Request(stage="Development"))
+    assert plan.stage("production").tags[1:] == (f"{IMAGE}:abcdef12",)
     assert plan.stage("development").tags == (f"{IMAGE}:development",)
-    only_node = make_plan(settings(target="production"), DOCKERFILE, Request(stage="build-node"))
+    only_node = make_plan(
+        settings(targets=("production",)), DOCKERFILE, Request(stage="build-node")
+    )
     assert names(only_node.stages) == ["build-node"]
     assert f"{IMAGE}:abcdef12" not in only_node.pushes
 
 
 def test_target_names_match_in_any_case_and_the_request_wins() -> None:
-    plan = make_plan(settings(target="development"), DOCKERFILE, Request(target="Production"))
+    plan = make_plan(settings(targets=("development",)), DOCKERFILE, Request(target="Production"))
     assert plan.target == "production"
 
 
 def test_a_branch_reads_its_own_cache_first_then_the_default_and_writes_only_its_own() -> None:
-    plan = make_plan(settings("feature-x", target="production"), DOCKERFILE)
+    plan = make_plan(settings("feature-x", targets=("production",)), DOCKERFILE)
     node = plan.stage("build-node")
     assert node.tags == (f"{IMAGE}:build-node--feature-x",)
     assert node.cache_from == (f"{IMAGE}:build-node--feature-x", f"{IMAGE}:build-node")
@@ -93,10 +96,35 @@ def test_a_branch_reads_its_own_cache_first_then_the_default_and_writes_only_its
     assert f"{IMAGE}:abcdef12" in plan.pushes
 
 
-def test_a_tag_pipeline_adds_the_git_tag_made_tag_safe() -> None:
-    plan = make_plan(settings("v1-2", commit_tag="v1.2+build/7", target="production"), DOCKERFILE)
-    assert f"{IMAGE}:v1.2-build-7" in plan.stage("production").tags
-    assert f"{IMAGE}:latest" not in plan.pushes
+def test_no_build_writes_a_release_tag_on_the_default_branch_or_a_tag_pipeline() -> None:
+    for chosen in (settings(), settings("v1-2", commit_tag="v1.2+build/7")):
+        plan = make_plan(replace(chosen, targets=("production",)), DOCKERFILE)
+        assert f"{IMAGE}:latest" not in plan.pushes
+        assert not any("v1.2" in tag for tag in plan.pushes)
+        assert plan.stage("production").tags[-1] == f"{IMAGE}:abcdef12"
+
+
+def test_several_targets_plan_their_common_stages_once_and_each_gets_a_commit_tag() -> None:
+    chosen = settings("feature-x", targets=("production", "development"))
+    plan = make_plan(chosen, DOCKERFILE)
+    assert (plan.target, plan.targets) == ("production", ("production", "development"))
+    assert names(plan.stages) == ["build-python", "build-node", "production", "development"]
+    assert plan.stage("production").tags == (
+        f"{IMAGE}:production--feature-x",
+        f"{IMAGE}:abcdef12",
+    )
+    assert plan.stage("development").tags == (
+        f"{IMAGE}:development--feature-x",
+        f"{IMAGE}:development-abcdef12",
+    )
+    assert len(plan.pushes) == len(set(plan.pushes)) == 6
+
+
+def test_the_target_option_replaces_the_settings_targets() -> None:
+    chosen = settings(targets=("production", "development"))
+    plan = make_plan(chosen, DOCKERFILE, Request(target="build-node"))
+    assert (plan.targets, names(plan.stages)) == (("build-node",), ["build-node"])
+    assert plan.stage("build-node").tags == (f"{IMAGE}:build-node", f"{IMAGE}:abcdef12")
 
 
 def test_unnamed_stages_are_tagged_with_buildkits_names() -> None:
@@ -149,13 +177,13 @@ def test_a_global_build_arg_can_turn_from_into_a_stage_reference() -> None:
 
 
 def test_no_cache_reads_nothing_but_still_writes() -> None:
-    plan = make_plan(settings(target="production"), DOCKERFILE, Request(no_cache=True))
+    plan = make_plan(settings(targets=("production",)), DOCKERFILE, Request(no_cache=True))
     assert plan.pulls == []
-    assert len(plan.pushes) == 5
+    assert len(plan.pushes) == 4
 
 
 def test_pulls_are_each_cache_source_once() -> None:
-    plan = make_plan(settings("feature-x", target="production"), DOCKERFILE)
+    plan = make_plan(settings("feature-x", targets=("production",)), DOCKERFILE)
     assert len(plan.pulls) == len(set(plan.pulls)) == 6
 
 
@@ -172,11 +200,6 @@ def test_branch_cache_tags_are_unambiguous_and_valid() -> None:
     assert len(tag) <= 128
     assert tag.split("--", 1) == ["build-python", long_ref]
     assert len(cache_tag("x" * 100, long_ref, default_branch=False)) <= 128
-
-
-def test_a_git_tag_that_clashes_with_a_stage_tag_is_refused() -> None:
-    with pytest.raises(PlanError, match="would be both"):
-        make_plan(settings("x", commit_tag="production--x", target="production"), DOCKERFILE)
 
 
 def test_tag_safe_refuses_text_with_nothing_usable() -> None:

@@ -147,16 +147,38 @@ def test_target_and_build_arg_names_come_from_pyproject_and_the_environment(
         '[tool.stageline]\nimage = "acme"\ntarget = "Production"\nbuild-args = ["BASE"]\n'
     )
     settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
-    assert (settings.target, settings.build_arg_names) == ("production", ("BASE",))
+    assert (settings.targets, settings.build_arg_names) == (("production",), ("BASE",))
     overridden = load_settings(
         project, environ={"CI_COMMIT_REF_SLUG": "x", "STAGELINE_TARGET": "dev"}
     )
-    assert overridden.target == "dev"
+    assert overridden.targets == ("dev",)
+
+
+def test_several_targets_come_from_pyproject_in_order_each_once(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.stageline]\ntargets = ["Production", "development", "production"]\n'
+    )
+    settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
+    assert settings.targets == ("production", "development")
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('target = "a"\ntargets = ["b"]', "both target and targets"),
+        ("targets = []", "targets is empty"),
+        ('targets = "production"', "must be a list of names"),
+    ],
+)
+def test_a_bad_targets_setting_is_refused(project: Path, table: str, message: str) -> None:
+    (project / "pyproject.toml").write_text(f"[tool.stageline]\n{table}\n")
+    with pytest.raises(SettingsError, match=message):
+        load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
 
 
 def test_build_args_default_to_the_templates_base_image_names(project: Path) -> None:
     settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
-    assert (settings.target, settings.build_arg_names) == (None, ("PYTHON_IMAGE", "NODE_IMAGE"))
+    assert (settings.targets, settings.build_arg_names) == ((), ("PYTHON_IMAGE", "NODE_IMAGE"))
 
 
 def test_a_build_args_setting_that_is_not_a_list_of_names_is_refused(project: Path) -> None:
@@ -174,9 +196,9 @@ def test_settings_are_parsed_from_what_was_read_without_git_or_files() -> None:
         "feature-x",
         "abcdef12",
     )
-    assert (settings.default_branch, settings.target, settings.builder) == (
+    assert (settings.default_branch, settings.targets, settings.builder) == (
         "trunk",
-        "production",
+        ("production",),
         "classic",
     )
     ci = {"CI_COMMIT_REF_SLUG": "trunk", "CI_COMMIT_SHORT_SHA": "0123abcd"}
