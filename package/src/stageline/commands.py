@@ -17,6 +17,8 @@ from stageline import actions, local_dev
 from stageline.build_args import parse_build_arg
 from stageline.builders.choice import BuilderChoice, choose_builder
 from stageline.console import Output
+from stageline.deploy import deploy as deploy_image
+from stageline.deploy import rollback as rollback_image
 from stageline.plan import Plan, Request
 from stageline.report import record_step_seconds, write_json_report, write_metrics
 from stageline.settings import Settings
@@ -109,3 +111,16 @@ def push(options: Options) -> None:
 def dev(root: Path, down: bool = False) -> None:
     """Run the project's local stack (docker-compose.local.yml) in the foreground."""
     local_dev.run_stack(load_settings(root), down=down)
+
+
+# Deploy and rollback (issue 24): by digest, to the Docker host DOCKER_HOST names.
+
+
+def deploy(root: Path, environment: str, image: str | None = None) -> None:
+    """Deploy the commit's image (or --image) by digest with docker compose; wait for health."""
+    deploy_image(load_settings(root), environment, image)
+
+
+def rollback(root: Path, environment: str) -> None:
+    """Redeploy the image that ran before in the environment (read from the Docker host)."""
+    rollback_image(load_settings(root), environment)
