@@ -25,6 +25,7 @@ from stageline.errors import DaemonError, RegistryError, StagelineError, ToolMis
 from stageline.image_ref import parse_image_ref
 from stageline.reuse import Registries
 from stageline.settings import Settings
+from stageline.settings_loader import load_settings
 
 QUICK_SECONDS = 120  # for commands that only ask the engine something
 CREDENTIALS_RE = re.compile(r"//[^/@\s]*:[^/@\s]*@")
@@ -240,3 +241,9 @@ def rollback(
     # The earlier image most likely is still on the host: compose pulls it only if not.
     start(target, image, history, environ, settings.root, output, pull=False)
     return report_running(target, environ, settings.root, output)
+
+
+def commit_digest_ref(root: Path | str = ".") -> str:
+    """Return the commit's ``IMAGE:<short-sha>`` pinned by digest, for any deploy target."""
+    settings = load_settings(root)
+    return resolve_digest(settings, plan.commit_image_ref(settings.image, settings.short_sha))
