@@ -179,7 +179,7 @@ def service_container(rows: Sequence[Mapping[str, Any]], service: str) -> str | 
     """Return the id of ``service``'s running container among ``rows``, if any."""
     for row in rows:
         if row.get("Service") == service and row.get("State") == "running":
-            return str(row.get("ID"))
+            return str(row["ID"])
     return None
 
 
