@@ -153,7 +153,7 @@ def explain_unhealthy(target: Target, environ: Mapping[str, str], cwd: Path, out
     for service in services:
         output.header(f"last {plan.LOG_LINES} log lines of {service}")
         logs = run_quiet(plan.logs_command(target, service), environ, cwd)
-        for line in (logs.stdout + logs.stderr).splitlines():
+        for line in plan.log_lines(logs.stdout + logs.stderr):
             output.line(line)
     return ", ".join(services)
 

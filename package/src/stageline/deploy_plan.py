@@ -12,6 +12,7 @@ runs these commands.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ HISTORY_LABEL = "org.stageline.deploy.history"
 HISTORY_LENGTH = 10
 DEFAULT_WAIT_SECONDS = 300
 LOG_LINES = 30
+TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 DEPLOY_INTERRUPTED = (
     "the deploy stopped part-way; run it again, or `stageline rollback` to the image before."
 )
@@ -142,8 +144,8 @@ def compose_base(target: Target, override: Path | None = None) -> list[str]:
 
 
 def pull_command(target: Target, override: Path) -> list[str]:
-    """Return the command that pulls every service's image (none is built)."""
-    return [*compose_base(target, override), "pull", "--quiet"]
+    """Return the command that pulls the app's image (``up`` pulls any other that is missing)."""
+    return [*compose_base(target, override), "pull", "--quiet", SERVICE]
 
 
 def up_command(target: Target, override: Path) -> list[str]:
@@ -160,6 +162,11 @@ def ps_command(target: Target) -> list[str]:
 def logs_command(target: Target, service: str) -> list[str]:
     """Return the command that prints the last LOG_LINES lines of ``service``'s log."""
     return [*compose_base(target), "logs", "--no-color", "--tail", str(LOG_LINES), service]
+
+
+def log_lines(text: str) -> list[str]:
+    """Return a log's lines without the terminal codes docker compose puts in them."""
+    return [TERMINAL_CODES.sub("", line) for line in text.splitlines()]
 
 
 def ps_rows(text: str) -> list[dict[str, Any]]:

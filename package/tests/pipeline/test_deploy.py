@@ -227,3 +227,28 @@ def test_rollback_with_nothing_deployed_fails_clearly(stack: Stack) -> None:
     result = stack.run("rollback", "--environment", stack.environment)
     line = assert_one_error_line(result, "no earlier deployment to roll back to")
     assert "nothing runs" in line
+
+
+def test_an_unreachable_docker_host_fails_clearly(stack: Stack) -> None:
+    closed = f"ssh://root@127.0.0.1:{free_port()}"
+    stack.environ["DOCKER_HOST"] = closed
+    result = stack.run("deploy", "--environment", stack.environment)
+    line = assert_one_error_line(result, f"the Docker engine at {closed} does not answer")
+    assert "Connection refused" in line
+    assert "check DOCKER_HOST, the SSH key and known_hosts" in line
+
+
+def test_a_project_without_a_compose_file_fails_clearly(stack: Stack) -> None:
+    (stack.root / "docker-compose.yml").unlink()
+    result = stack.run("rollback", "--environment", stack.environment)
+    assert_one_error_line(result, f"docker-compose.yml is not in {stack.root}")
+
+
+def test_an_app_not_healthy_in_time_fails_with_its_log(stack: Stack, pushed: Pushed) -> None:
+    stack.environ["STAGELINE_DEPLOY_WAIT_SECONDS"] = "2"
+    result = stack.run("deploy", "--environment", stack.environment)
+    line = assert_one_error_line(result, "django did not become healthy")
+    assert "stageline rollback" in line
+    assert "==> last 30 log lines of django" in result.stdout
+    assert "\x1b" not in result.stdout.split("==> last 30 log lines of django")[1]
+    assert stack.secret not in result.stdout + result.stderr
