@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from testing.production_image import (
     docker_api,
     wait_for_http,
 )
+from testing.sshd import INSTALL_HINT, SSHServer, sshd_missing_reason, start_sshd, stop_sshd
 from testing.wheelhouse import build_wheelhouse
 
 _built: list[ProductionImage] = []
@@ -164,3 +166,27 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 f"  {stage.name:<14} {stage.seconds:6.1f}s  "
                 f"{stage.cached_steps}/{stage.steps} steps cached"
             )
+
+
+# SSH to this machine, for deploy tests (DOCKER_HOST=ssh://root@127.0.0.1:PORT).
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
+    """Run a real sshd on a free loopback port with a key pair made for this session.
+
+    ``sshd.client_environ(os.environ)`` gives DOCKER_HOST and the ``ssh`` that reaches it
+    non-interactively (its own key and known_hosts); the server stops at the end.
+    """
+    missing = sshd_missing_reason()
+    if missing:
+        require(f"no sshd to test deploys over SSH ({missing})", INSTALL_HINT)
+    folder = tmp_path_factory.mktemp("sshd")
+    try:
+        server = start_sshd(folder, free_port())
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"starting sshd failed: {exc}; see {folder}/sshd.log", pytrace=False)
+    try:
+        yield server
+    finally:
+        stop_sshd(server.process)

@@ -153,3 +153,21 @@ def test_readme_links_point_to_files_that_exist(link: str) -> None:
         headings = re.findall(r"^#+ (.+)$", (ROOT / path).read_text(encoding="utf-8"), re.M)
         slugs = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
         assert anchor in slugs, f"README.md links to #{anchor}, which {path} has no heading for"
+
+
+# Deploy and rollback (issue 24): their commands and tasks are documented too.
+
+
+def test_the_parser_has_deploy_and_rollback() -> None:
+    assert {"deploy", "rollback"} <= set(subcommands())
+
+
+@pytest.mark.parametrize("name", ["deploy", "rollback"])
+def test_deploy_tasks_and_their_options_are_documented(name: str) -> None:
+    from stageline.tasks import deploy_tasks
+
+    page = CLI_PAGE.read_text(encoding="utf-8")
+    assert f"`invoke {name}`" in page, f"docs/reference/cli.md omits the task {name}"
+    [task] = [task for task in deploy_tasks() if task.name == name]
+    for argument in task.get_arguments():
+        assert f"`--{argument.names[0]}" in page, f"cli.md omits {name}'s --{argument.names[0]}"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stageline import commands
+from stageline.deploy_plan import DEPLOY_INTERRUPTED
 from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 from stageline.version import installed_version
@@ -66,6 +67,7 @@ def make_parser() -> argparse.ArgumentParser:
     dev.add_argument("--down", action="store_true", help=HELP["down"])
     text = COMMAND_HELP["release"]
     subparsers.add_parser("release", help=text, description=text)
+    add_deploy_parsers(subparsers)
     return parser
 
 
@@ -95,6 +97,8 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
         return lambda: commands.dev(arguments.project_dir, down=arguments.down)
     if arguments.command == "release":
         return lambda: commands.release(arguments.project_dir)
+    if arguments.command in DEPLOY_COMMANDS:
+        return deploy_call(arguments)
     action: Callable[[commands.Options], None] = getattr(commands, arguments.command)
     return lambda: action(options)
 
@@ -104,10 +108,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = make_parser().parse_args(argv)
     pushes = arguments.command in ("push", "release") or bool(getattr(arguments, "push", False))
     interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
+    if arguments.command in DEPLOY_COMMANDS:
+        interrupted = DEPLOY_INTERRUPTED
     ending = run_guarded(command_for(arguments), interrupted)
     if ending.message:
         print(ending.message, file=sys.stderr)
     return ending.code
+
+
+# Deploy and rollback (issue 24).
+DEPLOY_COMMANDS = {"deploy": commands.deploy.__doc__, "rollback": commands.rollback.__doc__}
+
+
+def add_deploy_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``deploy --environment NAME [--image REF]`` and ``rollback --environment NAME``."""
+    for command, text in DEPLOY_COMMANDS.items():
+        sub = subparsers.add_parser(command, help=text, description=text)
+        sub.add_argument("--environment", required=True, metavar="NAME", help=HELP["environment"])
+        if command == "deploy":
+            sub.add_argument("--image", metavar="REF", help=HELP["deploy.image"])
+
+
+def deploy_call(arguments: argparse.Namespace) -> Callable[[], None]:
+    """Return the call that runs ``deploy`` or ``rollback``."""
+    root, environment = arguments.project_dir, arguments.environment
+    if arguments.command == "deploy":
+        return lambda: commands.deploy(root, environment, arguments.image)
+    return lambda: commands.rollback(root, environment)
 
 
 def run() -> None:

@@ -1,4 +1,4 @@
-"""The commands every front end offers: plan, pull, build, push, dev and release.
+"""The commands every front end offers: plan, pull, build, push, dev, release, deploy and rollback.
 
 The command line (``stageline``) and the invoke collection (``stageline.tasks``) both
 parse their arguments into :class:`Options` and call these. Nothing here parses a
@@ -18,6 +18,8 @@ from stageline import release as releases
 from stageline.build_args import parse_build_arg
 from stageline.builders.choice import BuilderChoice, choose_builder
 from stageline.console import Output
+from stageline.deploy import deploy as deploy_image
+from stageline.deploy import rollback as rollback_image
 from stageline.plan import Plan, Request
 from stageline.report import record_step_seconds, write_json_report, write_metrics
 from stageline.settings import Settings
@@ -115,3 +117,16 @@ def dev(root: Path, down: bool = False) -> None:
 def release(root: Path) -> None:
     """Copy the tested commit's image (IMAGE:<short-sha>) to latest or the git tag."""
     releases.release(load_settings(root), Output())
+
+
+# Deploy and rollback (issue 24): by digest, to the Docker host DOCKER_HOST names.
+
+
+def deploy(root: Path, environment: str, image: str | None = None) -> None:
+    """Deploy the commit's image (or --image) by digest with docker compose; wait for health."""
+    deploy_image(load_settings(root), environment, image)
+
+
+def rollback(root: Path, environment: str) -> None:
+    """Redeploy the image that ran before in the environment (read from the Docker host)."""
+    rollback_image(load_settings(root), environment)

@@ -36,4 +36,13 @@ HELP = {
     "push.report": "Add each stage's pushed bytes and copied tags to this JSON report.",
     "metrics": "Write cache-hit ratios as a GitLab metrics report to this file.",
     "down": "Remove the stack's containers instead (the database volume stays).",
+    # deploy and rollback
+    "environment": (
+        "The environment's name, e.g. staging or review/my-branch: the compose project on "
+        "the Docker host is <compose name>-<environment>."
+    ),
+    "deploy.image": (
+        "Deploy this image (IMAGE:TAG or IMAGE@sha256:...) instead of the commit's "
+        "IMAGE:<short-sha>; a tag is resolved to its digest in the registry."
+    ),
 }

@@ -32,6 +32,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - depends on the inst
     ) from missing
 
 from stageline import commands
+from stageline.deploy_plan import DEPLOY_INTERRUPTED
 from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 
@@ -195,8 +196,28 @@ def stage_tasks() -> list[Task[Any]]:
     return [plan, pull_stages, build_stages, push_stages, dev, release]
 
 
+# Deploy and rollback (issue 24).
+
+
+@declare("deploy", "deploy", interrupted=DEPLOY_INTERRUPTED)
+def deploy(c: Context, environment: str, image: str | None = None) -> None:
+    """Deploy the commit's image (or --image) by digest with docker compose; wait for health."""
+    commands.deploy(project_dir(c), environment, image)
+
+
+@declare("rollback", "rollback", interrupted=DEPLOY_INTERRUPTED)
+def rollback(c: Context, environment: str) -> None:
+    """Redeploy the image that ran before in the environment (read from the Docker host)."""
+    commands.rollback(project_dir(c), environment)
+
+
+def deploy_tasks() -> list[Task[Any]]:
+    """Return the deploy and rollback tasks, for a project's own Collection."""
+    return [deploy, rollback]
+
+
 def collection(project: Path | str = ".") -> Collection:
     """Return the tasks as a Collection that builds the project in ``project``."""
-    made = Collection(*stage_tasks())
+    made = Collection(*stage_tasks(), *deploy_tasks())
     made.configure({"stageline": {"project_dir": str(project)}})
     return made
