@@ -84,6 +84,8 @@ def build_production_image(context: Path) -> ProductionImage:
         "CI_REGISTRY_IMAGE": PRODUCTION_IMAGE,
         "CI_COMMIT_REF_SLUG": "main",
         "CI_COMMIT_SHORT_SHA": "test0000",
+        # The production image only, not every target [tool.stageline] lists.
+        "STAGELINE_TARGET": "production",
     }
     settings = load_settings(context, environ=environ)
     plan = actions.load_plan(settings)
