@@ -1,4 +1,4 @@
-"""The ``stageline`` command: ``stageline plan|pull|build|push|dev [options]``.
+"""The ``stageline`` command: ``stageline plan|pull|build|push|dev|prune [options]``.
 
 A thin front end over :mod:`stageline.commands`: it parses the arguments (argparse),
 runs the command through :func:`stageline.exits.run_guarded` and exits with its code.
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stageline import commands
-from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
+from stageline.exits import NOTHING_PUSHED, PRUNE_STOPPED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 from stageline.version import installed_version
 
@@ -63,7 +63,16 @@ def make_parser() -> argparse.ArgumentParser:
             add_option(sub, command, name)
     dev = subparsers.add_parser("dev", help=COMMAND_HELP["dev"], description=COMMAND_HELP["dev"])
     dev.add_argument("--down", action="store_true", help=HELP["down"])
+    add_prune(subparsers)
     return parser
+
+
+def add_prune(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stageline prune [--apply] [--now WHEN]``."""
+    text = commands.prune.__doc__
+    prune = subparsers.add_parser("prune", help=text, description=text)
+    prune.add_argument("--apply", action="store_true", help=HELP["prune.apply"])
+    prune.add_argument("--now", metavar="WHEN", help=HELP["prune.now"])
 
 
 def options_from(arguments: argparse.Namespace) -> commands.Options:
@@ -90,6 +99,8 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
         return lambda: commands.plan(options, as_json=arguments.json)
     if arguments.command == "dev":
         return lambda: commands.dev(arguments.project_dir, down=arguments.down)
+    if arguments.command == "prune":
+        return lambda: commands.prune(arguments.project_dir, arguments.apply, arguments.now)
     action: Callable[[commands.Options], None] = getattr(commands, arguments.command)
     return lambda: action(options)
 
@@ -99,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = make_parser().parse_args(argv)
     pushes = arguments.command == "push" or bool(getattr(arguments, "push", False))
     interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
+    if arguments.command == "prune":
+        interrupted = PRUNE_STOPPED
     ending = run_guarded(command_for(arguments), interrupted)
     if ending.message:
         print(ending.message, file=sys.stderr)

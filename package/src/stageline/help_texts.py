@@ -33,4 +33,9 @@ HELP = {
     "push.report": "Add each stage's pushed bytes and copied tags to this JSON report.",
     "metrics": "Write cache-hit ratios as a GitLab metrics report to this file.",
     "down": "Remove the stack's containers instead (the database volume stays).",
+    "prune.apply": "Delete what the dry run shows (default: a dry run, nothing is deleted).",
+    "prune.now": (
+        "Prune as if it were this moment (ISO 8601, e.g. 2030-01-31T12:00:00Z): "
+        "for tests and what-ifs (default: now)."
+    ),
 }

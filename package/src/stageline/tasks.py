@@ -1,4 +1,5 @@
-"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``.
+"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``,
+``prune``.
 
 A project's ``tasks.py`` makes the collection for its folder and adds its own tasks::
 
@@ -31,7 +32,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - depends on the inst
     ) from missing
 
 from stageline import commands
-from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
+from stageline.exits import NOTHING_PUSHED, PRUNE_STOPPED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 
 REPEATABLE = ("build_arg", "secret")
@@ -183,9 +184,15 @@ def dev(c: Context, down: bool = False) -> None:
     commands.dev(project_dir(c), down=down)
 
 
+@declare("prune", "prune", interrupted=PRUNE_STOPPED)
+def prune(c: Context, apply: bool = False, now: str | None = None) -> None:
+    """Show (dry run) or, with --apply, delete the registry's tags no ref needs any more."""
+    commands.prune(project_dir(c), apply=apply, now=now)
+
+
 def stage_tasks() -> list[Task[Any]]:
-    """Return the five tasks, for a project's ``Collection(*stage_tasks())``."""
-    return [plan, pull_stages, build_stages, push_stages, dev]
+    """Return the tasks, for a project's ``Collection(*stage_tasks())``."""
+    return [plan, pull_stages, build_stages, push_stages, dev, prune]
 
 
 def collection(project: Path | str = ".") -> Collection:
