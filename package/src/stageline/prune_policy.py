@@ -273,7 +273,10 @@ def share_out(verdicts: list[Verdict], manifests: Mapping[str, ManifestFacts]) -
     """Keep every tag whose manifest a kept tag uses: a DELETE by digest would take it."""
     kept_roots = {v.digest for v in verdicts if not v.goes}
     kept = referenced(kept_roots, manifests)
-    keeper = {v.digest: v.tag for v in verdicts if not v.goes}
+    keeper: dict[str, str] = {}  # a default branch's tag names the digest first
+    for v in sorted(verdicts, key=lambda v: (v.kind is not Kind.DEFAULT, v.tag)):
+        if not v.goes:
+            keeper.setdefault(v.digest, v.tag)
     shared = []
     for verdict in verdicts:
         if verdict.goes and verdict.digest in kept:

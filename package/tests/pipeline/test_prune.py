@@ -257,7 +257,7 @@ def test_prune_deletes_exactly_what_no_ref_needs_and_keeps_every_kept_digest(
         assert filled.reader.get(f"manifests/{digest}")[0] == 404
     # Kept although its branch is gone: its digest is the default branch's base.
     assert "base--feature-dead" in after
-    assert "base--feature-dead - no branch or tag feature-dead exists, but kept tag base" in dry
+    assert "base--feature-dead - no branch or tag feature-dead exists, but kept tag base has" in dry
     assert "deleted sha256:" in applied
     assert "summary: 0 of" in prune(filled, "--apply"), "a second prune found more to delete"
 
