@@ -41,6 +41,7 @@ class LoopbackRegistry:
         password: str | None = None,
         auth_lines: list[str] | None = None,
         log_level: str = "warn",
+        delete_enabled: bool = True,
     ):
         self.root = root
         self.port = port
@@ -48,6 +49,7 @@ class LoopbackRegistry:
         self.password = password
         self.auth_lines = auth_lines  # an ``auth:`` section, e.g. a token issuer's
         self.log_level = log_level  # "info" logs each request (an access log)
+        self.delete_enabled = delete_enabled  # False: DELETE answers 405 UNSUPPORTED
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,7 +64,7 @@ class LoopbackRegistry:
             f"log: {{level: {self.log_level}}}",
             "storage:",
             f"  filesystem: {{rootdirectory: {self.root / 'data'}}}",
-            "  delete: {enabled: true}",
+            f"  delete: {{enabled: {str(self.delete_enabled).lower()}}}",
             f"http: {{addr: '127.0.0.1:{self.port}'}}",
         ]
         if self.user and self.password:

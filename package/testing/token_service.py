@@ -3,7 +3,8 @@
 The registry answers 401 with ``WWW-Authenticate: Bearer realm=...,service=...,scope=...``;
 a client fetches a JWT here with basic credentials. The JWT is signed RS256 with a
 self-signed certificate's key (the registry's ``rootcertbundle``) and carries the cert in
-its ``x5c`` header, and ``access`` grants every scope asked for, to the right user only.
+its ``x5c`` header, and ``access`` grants every scope asked for (but ``withheld`` actions),
+to the right user only.
 Every request is recorded, so a test can read which scopes were asked for.
 """
 
@@ -57,6 +58,7 @@ class TokenService:
     password: str
     scopes_asked: list[str] = field(default_factory=list)
     refused: int = 0
+    withheld: frozenset[str] = frozenset()  # actions never granted (e.g. {"delete"})
 
     def __post_init__(self) -> None:
         self.key, self.cert = self_signed(ISSUER)
@@ -79,7 +81,8 @@ class TokenService:
         access = []
         for scope in scopes:
             kind, name, actions = scope.split(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            granted = [a for a in actions.split(",") if a not in self.withheld]
+            access.append({"type": kind, "name": name, "actions": granted})
         now = int(datetime.datetime.now(datetime.UTC).timestamp())
         claims = {
             "iss": ISSUER,
@@ -123,6 +126,13 @@ class TokenService:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                # OAuth2's POST form, which BuildKit tries first: not offered, as by GitLab's
+                # /jwt/auth; a 404 sends the client to the GET above.
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

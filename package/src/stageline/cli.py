@@ -1,4 +1,4 @@
-"""The ``stageline`` command: ``stageline plan|pull|build|push|dev|release [options]``.
+"""The ``stageline`` command: ``stageline COMMAND [options]`` (``stageline --help``).
 
 A thin front end over :mod:`stageline.commands`: it parses the arguments (argparse),
 runs the command through :func:`stageline.exits.run_guarded` and exits with its code.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stageline import commands
 from stageline.deploy_plan import DEPLOY_INTERRUPTED
-from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
+from stageline.exits import NOTHING_PUSHED, PRUNE_STOPPED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 from stageline.version import installed_version
 
@@ -68,7 +68,16 @@ def make_parser() -> argparse.ArgumentParser:
     text = COMMAND_HELP["release"]
     subparsers.add_parser("release", help=text, description=text)
     add_deploy_parsers(subparsers)
+    add_prune(subparsers)
     return parser
+
+
+def add_prune(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``stageline prune [--apply] [--now WHEN]``."""
+    text = commands.prune.__doc__
+    prune = subparsers.add_parser("prune", help=text, description=text)
+    prune.add_argument("--apply", action="store_true", help=HELP["prune.apply"])
+    prune.add_argument("--now", metavar="WHEN", help=HELP["prune.now"])
 
 
 def options_from(arguments: argparse.Namespace) -> commands.Options:
@@ -99,6 +108,8 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
         return lambda: commands.release(arguments.project_dir)
     if arguments.command in DEPLOY_COMMANDS:
         return deploy_call(arguments)
+    if arguments.command == "prune":
+        return lambda: commands.prune(arguments.project_dir, arguments.apply, arguments.now)
     action: Callable[[commands.Options], None] = getattr(commands, arguments.command)
     return lambda: action(options)
 
@@ -110,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
     if arguments.command in DEPLOY_COMMANDS:
         interrupted = DEPLOY_INTERRUPTED
+    if arguments.command == "prune":
+        interrupted = PRUNE_STOPPED
     ending = run_guarded(command_for(arguments), interrupted)
     if ending.message:
         print(ending.message, file=sys.stderr)

@@ -1,4 +1,5 @@
-"""The commands every front end offers: plan, pull, build, push, dev, release, deploy and rollback.
+"""The commands every front end offers (plan, pull, build, push, dev, release, prune,
+deploy, rollback).
 
 The command line (``stageline``) and the invoke collection (``stageline.tasks``) both
 parse their arguments into :class:`Options` and call these. Nothing here parses a
@@ -11,15 +12,18 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from stageline import actions, local_dev
+from stageline import prune as prune_registry
 from stageline import release as releases
 from stageline.build_args import parse_build_arg
 from stageline.builders.choice import BuilderChoice, choose_builder
 from stageline.console import Output
 from stageline.deploy import deploy as deploy_image
 from stageline.deploy import rollback as rollback_image
+from stageline.errors import SettingsError
 from stageline.plan import Plan, Request
 from stageline.report import record_step_seconds, write_json_report, write_metrics
 from stageline.settings import Settings
@@ -130,3 +134,21 @@ def deploy(root: Path, environment: str, image: str | None = None) -> None:
 def rollback(root: Path, environment: str) -> None:
     """Redeploy the image that ran before in the environment (read from the Docker host)."""
     rollback_image(load_settings(root), environment)
+
+
+def parse_now(text: str | None) -> datetime:
+    """Return the moment ``--now`` names (ISO 8601; UTC if it names no zone), else now."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(
+            f"--now {text!r} is not a date and time: use ISO 8601, e.g. 2030-01-31T12:00:00Z."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def prune(root: Path, apply: bool = False, now: str | None = None) -> None:
+    """Show (dry run) or, with --apply, delete the registry's tags no ref needs any more."""
+    prune_registry.run_prune(load_settings(root), apply, parse_now(now), Output())

@@ -44,3 +44,7 @@ class RegistryAuthError(RegistryError):
 
 class ToolMissingError(StagelineError):
     """A command-line tool a task runs (docker, docker compose) is not installed."""
+
+
+class GitError(StagelineError):
+    """git cannot tell which branches and tags exist (``stageline prune``)."""

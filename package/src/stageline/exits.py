@@ -19,6 +19,7 @@ PUSHED_TAGS_WHOLE = (
     "each tag already pushed is whole (a registry shows a tag only once its manifest "
     "is written); run the push again to push the rest."
 )
+PRUNE_STOPPED = "each manifest is deleted whole or not at all; run prune again to delete the rest."
 
 
 @dataclass(frozen=True)

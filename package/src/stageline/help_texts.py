@@ -45,4 +45,9 @@ HELP = {
         "Deploy this image (IMAGE:TAG or IMAGE@sha256:...) instead of the commit's "
         "IMAGE:<short-sha>; a tag is resolved to its digest in the registry."
     ),
+    "prune.apply": "Delete what the dry run shows (default: a dry run, nothing is deleted).",
+    "prune.now": (
+        "Prune as if it were this moment (ISO 8601, e.g. 2030-01-31T12:00:00Z): "
+        "for tests and what-ifs (default: now)."
+    ),
 }

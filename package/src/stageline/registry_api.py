@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -40,6 +41,10 @@ INDEX_TYPES = MANIFEST_TYPES[:2]
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+# The actions a token must grant per method: distribution's token auth wants ``delete``
+# for DELETE (a token with pull,push only gets 401 insufficient_scope).
+SCOPE_ACTIONS = {"GET": "pull", "HEAD": "pull", "DELETE": "pull,push,delete"}
+TAGS_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class RegistryAPI:
 
     def request(self, method: str, repository: str, path: str, **kwargs: Any) -> requests.Response:
         """Send ``method /v2/<repository>/<path>``, authenticating and retrying as needed."""
-        actions = "pull" if method in ("GET", "HEAD") else "pull,push"
+        actions = SCOPE_ACTIONS.get(method, "pull,push")
         scope = f"repository:{repository}:{actions}"
         url = f"{base_url(self.host)}{repository}/{path}"
         response = self._send(method, url, scope, **kwargs)
@@ -225,6 +230,46 @@ class RegistryAPI:
             raise RegistryError(f"registry {self.host} sent blob {digest[:19]} with other content.")
         parsed = json.loads(response.content)
         return parsed if isinstance(parsed, dict) else {}
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Return every tag of ``repository`` (none if it does not exist), page by page.
+
+        The registry names the next page in a ``Link: <...>; rel="next"`` header.
+        """
+        tags: list[str] = []
+        path: str | None = f"tags/list?n={TAGS_PAGE}"
+        while path is not None:
+            response = self.request("GET", repository, path)
+            if response.status_code == 404:
+                return tags
+            self._check(response, f"list the tags of {repository}")
+            tags.extend(str(tag) for tag in response.json().get("tags") or [])
+            following = response.links.get("next", {}).get("url")
+            path = f"tags/list?{urlsplit(following).query}" if following else None
+        return tags
+
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        """Delete manifest ``digest`` (and so every tag on it); False if it was gone already."""
+        try:
+            response = self.request("DELETE", repository, f"manifests/{digest}")
+        except RegistryAuthError:
+            raise RegistryAuthError(
+                f"registry {self.host} refused to delete from {repository} for "
+                f"{self._who()}: the token needs the delete scope; run prune with a token "
+                "whose user may delete images (see docs/prune.md)."
+            ) from None
+        if response.status_code == 404:
+            return False
+        if response.status_code == 405:
+            raise RegistryError(
+                f"registry {self.host} does not allow deleting (405 UNSUPPORTED): enable it "
+                "(distribution: storage.delete.enabled: true), or run prune without --apply."
+            )
+        self._check(response, f"delete manifest {digest[:19]} of {repository}")
+        return True
+
+    def _who(self) -> str:
+        return f"user {self.credentials[0]!r}" if self.credentials else "anonymous access"
 
     def _check(self, response: requests.Response, what: str) -> None:
         if response.status_code >= 400:

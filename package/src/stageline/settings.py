@@ -52,6 +52,15 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class PruneRetention:
+    """How long ``stageline prune`` keeps commit tags and key tags (see docs/prune.md)."""
+
+    keep_last: int = 10  # commit tags: the newest N of each target are kept
+    keep_days: int = 30  # commit tags: and any whose image is younger than this
+    key_keep_days: int = 7  # key tags: kept while their image is younger than this
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the build library needs to know about this project and this run."""
 
@@ -73,6 +82,7 @@ class Settings:
     secret_specs: tuple[str, ...] = ()
     promote_merged: bool = False
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    prune: PruneRetention = PruneRetention()
 
     @property
     def dockerfile_path(self) -> Path:
@@ -263,6 +273,7 @@ PROJECT_KEYS: Mapping[str, type] = MappingProxyType(
         "build-args": list,
         "secrets": list,
         "promote-merged": bool,
+        "prune": dict,
     }
 )
 
@@ -316,4 +327,31 @@ def parse_settings(
         secret_specs=_names_setting(project, "secrets", (), '["PIP_INDEX_URL"]'),
         promote_merged=_flag_setting(env, project, "STAGELINE_PROMOTE_MERGED", "promote-merged"),
         environ=dict(env),
+        prune=_prune_setting(project),
     )
+
+
+# [tool.stageline] prune: the retention of `stageline prune`.
+PRUNE_EXAMPLE = "prune = {keep-last = 10, keep-days = 30, key-keep-days = 7}"
+PRUNE_KEYS = ("keep-last", "keep-days", "key-keep-days")
+
+
+def _prune_setting(project: Mapping[str, object]) -> PruneRetention:
+    """Return the retention of ``[tool.stageline] prune``; refuse unknown keys and bad values."""
+    table = project.get("prune", {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"[tool.stageline] prune must be a table, e.g. {PRUNE_EXAMPLE}.")
+    values: dict[str, int] = {}
+    for key, value in table.items():
+        if key not in PRUNE_KEYS:
+            raise SettingsError(
+                f"[tool.stageline] prune has no key {key!r}; use {', '.join(PRUNE_KEYS)}, "
+                f"e.g. {PRUNE_EXAMPLE}."
+            )
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise SettingsError(
+                f"[tool.stageline] prune {key} must be a whole number >= 0, not {value!r}; "
+                f"e.g. {PRUNE_EXAMPLE}."
+            )
+        values[key.replace("-", "_")] = value
+    return PruneRetention(**values)

@@ -1,5 +1,5 @@
 """The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``,
-``release``.
+``release``, ``prune``, ``deploy``, ``rollback``.
 
 A project's ``tasks.py`` makes the collection for its folder and adds its own tasks::
 
@@ -33,7 +33,7 @@ except ModuleNotFoundError as missing:  # pragma: no cover - depends on the inst
 
 from stageline import commands
 from stageline.deploy_plan import DEPLOY_INTERRUPTED
-from stageline.exits import NOTHING_PUSHED, PUSHED_TAGS_WHOLE, run_guarded
+from stageline.exits import NOTHING_PUSHED, PRUNE_STOPPED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 
 REPEATABLE = ("build_arg", "secret")
@@ -191,9 +191,15 @@ def release(c: Context) -> None:
     commands.release(project_dir(c))
 
 
+@declare("prune", "prune", interrupted=PRUNE_STOPPED)
+def prune(c: Context, apply: bool = False, now: str | None = None) -> None:
+    """Show (dry run) or, with --apply, delete the registry's tags no ref needs any more."""
+    commands.prune(project_dir(c), apply=apply, now=now)
+
+
 def stage_tasks() -> list[Task[Any]]:
     """Return the tasks, for a project's ``Collection(*stage_tasks())``."""
-    return [plan, pull_stages, build_stages, push_stages, dev, release]
+    return [plan, pull_stages, build_stages, push_stages, dev, release, prune]
 
 
 # Deploy and rollback (issue 24).
