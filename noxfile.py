@@ -120,12 +120,23 @@ CI_LOCAL_FORWARDED = (
     "CI_REGISTRY",
     "CI_DEFAULT_BRANCH",
     "IMAGE_PREFIX",
+    "DOCKER_VERSION",
     "PYTHON_IMAGE",
     "NODE_IMAGE",
-    "DOCKER_HOST",
+    "POSTGRES_IMAGE",
     "STAGELINE_BUILD_NETWORK",
     "JOB_VENV",
 )
+
+
+def ci_local_socket() -> str:
+    """Return the path of the engine's socket (DOCKER_HOST's, else the default one)."""
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    return (
+        docker_host.removeprefix("unix://")
+        if docker_host.startswith("unix://")
+        else ("/var/run/docker.sock")
+    )
 
 
 def ci_local_names_registry(posargs: list[str]) -> bool:
@@ -159,7 +170,12 @@ def ci_local(session: nox.Session) -> None:
         "gitlab-ci-local",
         "--file",
         GITLAB_CI_LOCAL_FILE,
-        "--force-shell-executor",
+        # Each job in its image, on the host's network (the registry and SSH hosts on
+        # loopback), the docker jobs with this engine's socket as dind's.
+        "--network",
+        "host",
+        "--volume",
+        f"{ci_local_socket()}:/var/run/docker.sock",
         "--concurrency",
         "1",
         # Under .nox/: out of git's and the Docker build context's way.

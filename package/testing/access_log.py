@@ -10,9 +10,13 @@ the benchmark read what moved here, never from Stageline's own report.
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from testing.checks import require
 
 # 127.0.0.1 - - [date] "GET /v2/x/blobs/sha256:... HTTP/1.1" 200 1234 "" "docker/20.10"
 ACCESS_RE = re.compile(
@@ -67,3 +71,21 @@ def is_json_object(content: bytes) -> bool:
         return isinstance(json.loads(content), dict)
     except ValueError:
         return False
+
+
+class AccessLogMark:
+    """The loopback registry's access log (STAGELINE_TEST_REGISTRY_LOG), read from a mark on."""
+
+    def __init__(self) -> None:
+        path = os.environ.get("STAGELINE_TEST_REGISTRY_LOG")
+        if not path or not Path(path).is_file():
+            require("STAGELINE_TEST_REGISTRY_LOG names no file", "source .ci/env")
+        self.path = Path(path)
+        self.offset = self.path.stat().st_size
+
+    def lines(self, repository: str) -> list[str]:
+        """Return the access-log lines of ``repository`` (and those under it) since the mark."""
+        with self.path.open("rb") as log:
+            log.seek(self.offset)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+        return [line for line in lines if f"/v2/{repository}/" in line]

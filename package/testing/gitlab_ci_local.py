@@ -1,7 +1,10 @@
 """The GitLab pipeline run as the README tells a developer to run it: `nox -s ci_local`.
 
 gitlab-ci-local runs the jobs of .gitlab-ci.yml (with what .gitlab-ci-local.yml replaces)
-in a committed copy of the project, since it reads git (projects.git_commit_all).
+in a committed copy of the project, since it reads git (projects.git_commit_all), each
+job inside its image. The images come from the loopback mirror (.ci/build-base-images):
+IMAGE_PREFIX names it, and gitlab-ci-local's own helper container runs the Python
+stand-in instead of an image from Docker Hub.
 """
 
 from __future__ import annotations
@@ -35,14 +38,34 @@ class PipelineRun:
         return self.project / STATE_DIR / "artifacts" / job / path
 
 
+def mirror_arguments(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Return the environment and arguments that take every job image from the mirror."""
+    mirror = f"{environ.get('STAGELINE_TEST_REGISTRY', 'localhost:5000')}/mirror"
+    variables = {"IMAGE_PREFIX": mirror, "DOCKER_VERSION": "26"}
+    if environ.get("POSTGRES_IMAGE"):
+        variables["POSTGRES_IMAGE"] = environ["POSTGRES_IMAGE"]
+    folders = [path for path in environ.get("PIP_FIND_LINKS", "").split() if path.startswith("/")]
+    arguments = [
+        arg for name, value in variables.items() for arg in ("--variable", f"{name}={value}")
+    ]
+    arguments += [arg for path in folders for arg in ("--volume", f"{path}:{path}:ro")]
+    return {"GCL_HELPER_IMAGE": f"{mirror}/python:3.13"}, arguments
+
+
 def run_pipeline(
-    project: Path, *args: str, env: Mapping[str, str], timeout: int = 1200
+    project: Path, *args: str, env: Mapping[str, str], timeout: int = 1800
 ) -> PipelineRun:
-    """Run `nox -s ci_local -- ARGS` in ``project`` with ``env`` on a scrubbed environment."""
+    """Run `nox -s ci_local -- ARGS` in ``project`` with ``env`` on a scrubbed environment.
+
+    The wheelhouse a ``--variable PIP_FIND_LINKS=...`` names is mounted into the jobs.
+    """
+    environ = {**base_environ(), **env}
+    links = [arg.split("=", 1)[1] for arg in args if arg.startswith("PIP_FIND_LINKS=")]
+    extra_env, mirror = mirror_arguments({**environ, "PIP_FIND_LINKS": " ".join(links)})
     result = subprocess.run(
-        [sys.executable, "-m", "nox", "-s", "ci_local", "--", "--no-color", *args],
+        [sys.executable, "-m", "nox", "-s", "ci_local", "--", "--no-color", *mirror, *args],
         cwd=project,
-        env={**base_environ(), **env},
+        env={**environ, **extra_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -19,10 +19,13 @@ from typing import Any
 import pytest
 from stageline.actions import load_plan
 from stageline.settings_loader import load_settings
+from testing.access_log import AccessLogMark
 from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
-from testing.projects import copy_project, cut_template_only_sessions, git_commit_all
+from testing.projects import git_commit_all
 from testing.registries import manifest_digest, registry_tags
 from testing.runners import EmptyRunner
+
+from tests.gitlab.conftest import committed_project
 
 pytestmark = pytest.mark.docker
 
@@ -114,7 +117,7 @@ def test_a_scheduled_pipeline_rebuilds_every_stage_without_cache(builds: Builds)
 
 
 def test_the_first_build_on_the_default_branch_pushes_every_stage_tag(builds: Builds) -> None:
-    assert builds.tags_after_scheduled == {*builds.stages, builds.sha, "latest"}
+    assert builds.tags_after_scheduled == {*builds.stages, builds.sha, f"development-{builds.sha}"}
 
 
 def test_the_next_pipeline_on_an_empty_runner_reuses_every_stage_from_the_registry(
@@ -134,25 +137,123 @@ def test_the_metrics_report_says_every_stage_was_reused(builds: Builds) -> None:
     assert reused == {re.sub(r"\W", "_", name): "1" for name in builds.stages}
 
 
-def test_the_test_jobs_run_their_nox_sessions(git_project: Path, job_variables: list[str]) -> None:
-    jobs = ("lint", "typecheck", "tests", "js")
-    run = passed(run_pipeline(git_project, *job_variables, *jobs, env={}), *jobs)
-    for session in ("lint", "typecheck", "tests"):
-        success = rf"^{session} *> nox > Session {session} was successful"
-        assert re.search(success, run.output, re.M), run.output[-3000:]
-    assert re.search(r"^tests *> =+ \d+ passed", run.output, re.M), run.output[-3000:]
-    assert (git_project / "assets" / "dist" / "webpack-stats.json").is_file()
+@dataclass
+class Pipelines:
+    """Two whole pipelines on the default branch, on the main engine: one passing, then one
+    whose test fails; with each one's commit and the tags' digests after it."""
+
+    image: str
+    passing: PipelineRun
+    passing_sha: str
+    after_passing: dict[str, str]
+    release_log: list[str]
+    failing: PipelineRun
+    failing_sha: str
+    after_failing: dict[str, str]
 
 
-def test_the_lint_job_fails_on_a_lint_error(
-    gitlab_ci_local: None, job_variables: list[str], tmp_path: Path
-) -> None:
-    project = copy_project(tmp_path / "project")
-    with (project / "tasks.py").open("a") as handle:
-        handle.write("\nimport this_import_is_unused\n")
-    cut_template_only_sessions(project)
+def short_sha(project: Path) -> str:
+    """Return the project's HEAD as GitLab's CI_COMMIT_SHORT_SHA (8 characters)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--short=8", "HEAD"], cwd=project, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def digests(image: str, *tags: str) -> dict[str, str]:
+    """Return each tag's manifest digest in the registry ("" for a missing tag)."""
+    registry, repository = image.split("/", 1)
+    present = registry_tags(registry, repository)
+    return {
+        tag: manifest_digest(registry, repository, tag) if tag in present else "" for tag in tags
+    }
+
+
+def release_window(lines: list[str], repository: str, sha: str) -> list[str]:
+    """Return the access-log lines from the build's last write of ``sha`` to ``latest``'s PUT."""
+    writes = [i for i, line in enumerate(lines) if f"PUT /v2/{repository}/manifests/{sha} " in line]
+    latest = [
+        i for i, line in enumerate(lines) if f"PUT /v2/{repository}/manifests/latest " in line
+    ]
+    assert writes, f"no write of the commit's tag {sha} in the access log"
+    assert latest, "no write of latest in the access log"
+    return lines[writes[-1] + 1 : latest[-1] + 1]
+
+
+@pytest.fixture(scope="module")
+def pipelines(
+    gitlab_ci_local: None,
+    engine: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    image_name: str,
+    base_images: dict[str, str],
+    job_variables: list[str],
+) -> Pipelines:
+    """Run the whole pipeline (every job in its image), then again with a failing test."""
+    project = committed_project(tmp_path_factory.mktemp("whole") / "project")
+    registry, repository = image_name.split("/", 1)
+    env = {"CI_REGISTRY_IMAGE": image_name, "CI_REGISTRY": registry, **base_images}
+    log = AccessLogMark()
+    passing = passed(run_pipeline(project, *job_variables, env=env), *WHOLE_PIPELINE)
+    passing_sha = short_sha(project)
+    after_passing = digests(image_name, passing_sha, "latest")
+    release_log = release_window(log.lines(repository), repository, passing_sha)
+
+    with (project / "tests" / "web" / "test_healthz.py").open("a") as handle:
+        handle.write("\n\ndef test_broken_on_purpose() -> None:\n    assert 1 + 1 == 3\n")
     git_commit_all(project)
-    run = run_pipeline(project, *job_variables, "lint", env={})
-    assert run.returncode != 0
-    assert " FAIL  lint" in run.output
-    assert "F401" in run.output
+    failing = run_pipeline(project, *job_variables, env=env)
+    failing_sha = short_sha(project)
+    after_failing = digests(image_name, failing_sha, "latest")
+    return Pipelines(
+        image_name,
+        passing,
+        passing_sha,
+        after_passing,
+        release_log,
+        failing,
+        failing_sha,
+        after_failing,
+    )
+
+
+# The jobs of a default-branch pipeline without DEPLOY_HOST, in stage order.
+WHOLE_PIPELINE = ("build", "lint", "typecheck", "tests", "smoke", "release")
+
+
+def test_a_passing_pipeline_tests_the_built_images_and_releases_that_digest(
+    pipelines: Pipelines,
+) -> None:
+    output = pipelines.passing.output
+    sha = pipelines.passing_sha
+    for job in ("lint", "typecheck", "tests"):  # inside the image the build just made
+        assert re.search(rf"^{job} +starting \S+:development-{sha} ", output, re.M), job
+        assert re.search(rf"^{job} *> nox > Session {job} was successful", output, re.M), job
+    assert re.search(r"^tests *> =+ \d+ passed", output, re.M)
+    assert re.search(r"^smoke *> smoke: passed", output, re.M)
+    assert pipelines.after_passing["latest"] == pipelines.after_passing[sha] != ""
+
+
+def test_release_uploads_no_layer(pipelines: Pipelines) -> None:
+    uploads = [line for line in pipelines.release_log if "/blobs/uploads/" in line]
+    assert uploads == []
+    assert any("/manifests/latest " in line for line in pipelines.release_log)
+
+
+def test_no_test_job_installs_the_apps_requirements(pipelines: Pipelines) -> None:
+    for job in ("lint", "typecheck", "tests"):
+        lines = [line for line in pipelines.passing.output.splitlines() if line.startswith(job)]
+        assert not any("requirements/local.txt" in line for line in lines), job
+        assert not any(re.search(r"Installing collected packages: .*django", x) for x in lines)
+
+
+def test_a_failing_test_stops_the_pipeline_before_release_and_latest_stays(
+    pipelines: Pipelines,
+) -> None:
+    failing = pipelines.failing
+    assert failing.returncode != 0
+    assert " FAIL  tests" in failing.output or "tests failed" in failing.output.lower()
+    assert "test_broken_on_purpose" in failing.output
+    assert not failing.passed("release")
+    assert pipelines.after_failing[pipelines.failing_sha] != ""  # built and pushed
+    assert pipelines.after_failing["latest"] == pipelines.after_passing["latest"]

@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 
 from stageline.dockerfile import read_dockerfile
-from testing.access_log import JSON_BLOB_LIMIT, is_json_object, read_traffic
-from testing.checks import require
+from testing.access_log import JSON_BLOB_LIMIT, AccessLogMark, is_json_object, read_traffic
 from testing.daemons import negotiated_api, own_daemon
 from testing.projects import copy_project
 from testing.registries import image_manifests, manifest_digest, registry_tags
@@ -102,22 +101,8 @@ def assert_reused_from_registry(cold: Cold, report: dict[str, Any], stage: str) 
     assert entry["image_id"] == manifest_digest(registry, repository, stage)
 
 
-class RegistryLog:
-    """The loopback registry's access log, read from a mark on."""
-
-    def __init__(self) -> None:
-        path = os.environ.get("STAGELINE_TEST_REGISTRY_LOG")
-        if not path or not Path(path).is_file():
-            require("STAGELINE_TEST_REGISTRY_LOG names no file", "source .ci/env")
-        self.path = Path(path)
-        self.offset = self.path.stat().st_size
-
-    def lines(self, repository: str) -> list[str]:
-        """Return the access-log lines of ``repository`` (and its cache) since the mark."""
-        with self.path.open("rb") as log:
-            log.seek(self.offset)
-            lines = log.read().decode("utf-8", "replace").splitlines()
-        return [line for line in lines if f"/v2/{repository}/" in line]
+class RegistryLog(AccessLogMark):
+    """The loopback registry's access log, read from a mark on, with the layers it moved."""
 
     def layer_traffic(self, image: str) -> tuple[list[str], list[tuple[str, str]]]:
         """Return the layer blobs downloaded and the blobs uploaded for ``image`` since the mark.
