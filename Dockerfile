@@ -1,10 +1,10 @@
 # Production image for Stageline, built in stages. The stage names are an
 # interface: the build tool (the stageline package) reads the stage graph as
 # BuildKit does, and tags, pushes and pulls each stage the target needs as a
-# cache source. The target is `production` ([tool.stageline] target in
-# pyproject.toml); `development` comes after it and is built only when asked
-# for (`invoke build-stages --stage development`). Adding a stage needs no
-# change to the tasks.
+# cache source. One build makes two images ([tool.stageline] targets in
+# pyproject.toml): `production`, the image that ships, and `development`, the
+# image the CI test jobs run in; the stages they share build once. Adding a
+# stage needs no change to the tasks.
 #
 # Base images are build arguments so that a mirror or GitLab's dependency
 # proxy can serve them, e.g.
@@ -106,9 +106,9 @@ CMD ["/start"]
 # ---------------------------------------------------------------------------
 # development: the Django development image, with the local requirements
 # (tests, linters) on top of build-python's venv. It is not an ancestor of
-# production, so a production build neither builds nor pushes it, and it
-# never gets the release tags. Mount the source at /app to run it, as
-# docker-compose.local.yml (`invoke dev`) does.
+# production and never gets the release tags; the CI test jobs run in it
+# (IMAGE:development-<sha>) with the checkout as their working folder. Mount
+# the source at /app to run it, as docker-compose.local.yml (`invoke dev`) does.
 FROM build-python AS development
 
 ENV PYTHONUNBUFFERED=1 \

@@ -3,8 +3,8 @@
 gitlab-ci-local runs the jobs of .gitlab-ci.yml (with what .gitlab-ci-local.yml replaces)
 in a committed copy of the project, since it reads git (projects.git_commit_all), each
 job inside its image. The images come from the loopback mirror (.ci/build-base-images):
-IMAGE_PREFIX names it, and gitlab-ci-local's own helper container runs the Python
-stand-in instead of an image from Docker Hub.
+IMAGE_PREFIX names it, and gitlab-ci-local's own helper container runs the docker-cli
+stand-in (bash and rsync) instead of an image from Docker Hub.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def mirror_arguments(environ: Mapping[str, str]) -> tuple[dict[str, str], list[s
         arg for name, value in variables.items() for arg in ("--variable", f"{name}={value}")
     ]
     arguments += [arg for path in folders for arg in ("--volume", f"{path}:{path}:ro")]
-    return {"GCL_HELPER_IMAGE": f"{mirror}/python:3.13"}, arguments
+    # gitlab-ci-local copies artifacts out with bash and rsync in its helper container.
+    return {"GCL_HELPER_IMAGE": f"{mirror}/docker:26-cli"}, arguments
 
 
 def run_pipeline(
