@@ -1,10 +1,12 @@
-"""The jobs of .gitlab-ci.yml, run for real through gitlab-ci-local (issue 6).
+"""The jobs of .gitlab-ci.yml, run for real through gitlab-ci-local (issues 6 and 24).
 
-The build job runs twice on a runner daemon with an empty cache, pushing to a fresh
-repository in the loopback registry: first as a scheduled pipeline (every stage rebuilt
-without cache, every tag pushed), then as a push pipeline after the runner is purged
-(every stage is reused by its content key: nothing pulled, nothing built). The test
-jobs run the same way.
+The whole pipeline runs twice on the main engine, every job inside its image from the
+loopback mirror, pushing to a fresh repository: passing (build, the test jobs in the
+images the build made, smoke, release, and deploy-staging to this engine through a real
+sshd), then with a test broken on purpose. What is asserted is read from the registry,
+its access log and the engine. The build job also runs twice on a runner daemon with an
+empty cache: first as a scheduled pipeline (every stage rebuilt without cache), then as
+a push pipeline after the runner is purged (every stage reused by its content key).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +24,12 @@ import pytest
 from stageline.actions import load_plan
 from stageline.settings_loader import load_settings
 from testing.access_log import AccessLogMark
+from testing.checks import free_port
 from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
 from testing.projects import git_commit_all
 from testing.registries import manifest_digest, registry_tags
 from testing.runners import EmptyRunner
+from testing.sshd import SSHServer
 
 from tests.gitlab.conftest import committed_project
 
@@ -150,6 +156,7 @@ class Pipelines:
     failing: PipelineRun
     failing_sha: str
     after_failing: dict[str, str]
+    staging: StagingHost
 
 
 def short_sha(project: Path) -> str:
@@ -180,6 +187,65 @@ def release_window(lines: list[str], repository: str, sha: str) -> list[str]:
     return lines[writes[-1] + 1 : latest[-1] + 1]
 
 
+@dataclass
+class StagingHost:
+    """The staging Docker host the deploy job reaches over SSH: this engine, through sshd."""
+
+    server: SSHServer
+    port: int  # where the deployed app publishes
+
+    def variables(self) -> list[str]:
+        """Return the CI/CD variables a project sets to deploy there (docs/deploy.md)."""
+        known_hosts = (self.server.folder / "known_hosts").read_text().strip()
+        values = {
+            "DEPLOY_HOST": f"127.0.0.1:{self.server.port}",
+            "DEPLOY_USER": self.server.user,
+            "DEPLOY_SSH_KEY": str(self.server.folder / "client_key"),
+            "DEPLOY_KNOWN_HOSTS": known_hosts,
+            "DJANGO_PORT": str(self.port),
+        }
+        folder = str(self.server.folder)
+        return [
+            *(arg for name, value in values.items() for arg in ("--variable", f"{name}={value}")),
+            *("--volume", f"{folder}:{folder}:ro"),
+        ]
+
+
+# The compose project the deploy job runs on the staging host: docker-compose.yml's name.
+STAGING_PROJECT = "stageline-staging"
+
+
+def running_image(project: str) -> str:
+    """Return the image reference the compose project's django container runs."""
+    done = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--filter",
+            "label=com.docker.compose.service=django",
+            "--format",
+            "{{.Image}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def staging(sshd: SSHServer) -> Iterator[StagingHost]:
+    """Yield the staging host; remove what the deploy started there afterwards."""
+    yield StagingHost(sshd, free_port())
+    subprocess.run(
+        ["docker", "compose", "-p", STAGING_PROJECT, "down", "--volumes"],
+        capture_output=True,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def pipelines(
     gitlab_ci_local: None,
@@ -188,13 +254,15 @@ def pipelines(
     image_name: str,
     base_images: dict[str, str],
     job_variables: list[str],
+    staging: StagingHost,
 ) -> Pipelines:
     """Run the whole pipeline (every job in its image), then again with a failing test."""
     project = committed_project(tmp_path_factory.mktemp("whole") / "project")
     registry, repository = image_name.split("/", 1)
     env = {"CI_REGISTRY_IMAGE": image_name, "CI_REGISTRY": registry, **base_images}
     log = AccessLogMark()
-    passing = passed(run_pipeline(project, *job_variables, env=env), *WHOLE_PIPELINE)
+    deploy = staging.variables()
+    passing = passed(run_pipeline(project, *job_variables, *deploy, env=env), *WHOLE_PIPELINE)
     passing_sha = short_sha(project)
     after_passing = digests(image_name, passing_sha, "latest")
     release_log = release_window(log.lines(repository), repository, passing_sha)
@@ -202,7 +270,7 @@ def pipelines(
     with (project / "tests" / "web" / "test_healthz.py").open("a") as handle:
         handle.write("\n\ndef test_broken_on_purpose() -> None:\n    assert 1 + 1 == 3\n")
     git_commit_all(project)
-    failing = run_pipeline(project, *job_variables, env=env)
+    failing = run_pipeline(project, *job_variables, *deploy, env=env)
     failing_sha = short_sha(project)
     after_failing = digests(image_name, failing_sha, "latest")
     return Pipelines(
@@ -217,8 +285,8 @@ def pipelines(
     )
 
 
-# The jobs of a default-branch pipeline without DEPLOY_HOST, in stage order.
-WHOLE_PIPELINE = ("build", "lint", "typecheck", "tests", "smoke", "release")
+# The jobs of a default-branch pipeline with a staging host, in stage order.
+WHOLE_PIPELINE = ("build", "lint", "typecheck", "tests", "smoke", "release", "deploy-staging")
 
 
 def test_a_passing_pipeline_tests_the_built_images_and_releases_that_digest(
@@ -257,3 +325,12 @@ def test_a_failing_test_stops_the_pipeline_before_release_and_latest_stays(
     assert not failing.passed("release")
     assert pipelines.after_failing[pipelines.failing_sha] != ""  # built and pushed
     assert pipelines.after_failing["latest"] == pipelines.after_passing["latest"]
+
+
+def test_staging_runs_the_released_digest_and_answers(pipelines: Pipelines) -> None:
+    released = pipelines.after_passing["latest"]
+    assert running_image(STAGING_PROJECT) == f"{pipelines.image}@{released}"
+    url = f"http://127.0.0.1:{pipelines.staging.port}/healthz"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    assert not pipelines.failing.passed("deploy-staging")  # the failing pipeline never deploys
