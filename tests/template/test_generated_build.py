@@ -144,7 +144,7 @@ def test_generated_projects_build_job_builds_and_pushes_through_gitlab_ci_local(
 def test_a_private_index_project_builds_with_buildkit_when_no_secret_is_set(
     template_repo: Path, environ: dict[str, str], tmp_path: Path, image: str
 ) -> None:
-    env = build_env(environ)
+    env = {**build_env(environ), "STAGELINE_TARGET": "production"}  # not development too
     answers = {**ACME, "image": image, "private_index": "true"}
     project = start_project(template_repo, tmp_path / "shop", answers, environ)
     # The build job's commands (.gitlab-ci.yml): stageline plan, then stageline build.

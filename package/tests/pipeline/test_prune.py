@@ -180,6 +180,9 @@ def filled(
     git(project, "checkout", "-q", "main")
     shas["main-2"] = build(project, env, "main")
     shas["main-3"] = build(project, env, "main")
+    # The release copies the tested commit's image to latest, as the pipeline's release job.
+    release = {**env, "CI_COMMIT_REF_SLUG": "main", "CI_COMMIT_SHORT_SHA": shas["main-3"]}
+    ok(run_task(project, "release", env=release))
     git(project, "tag", "v1.0.0")
     git(project, "push", "-q", "origin", "main", "feature-dead", "feature-alive", "v1.0.0")
     git(project, "push", "-q", "origin", "--delete", "feature-dead")  # the local branch stays

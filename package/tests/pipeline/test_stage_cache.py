@@ -181,7 +181,17 @@ def cold_build(
     project = copy_project(tmp_path_factory.mktemp("cold") / "project")
 
     def env(ref: str = "main", sha: str = DEFAULT_SHA) -> dict[str, str]:
-        return task_env(runner, base_images, image_name, ref=ref, sha=sha, builder=builder)
+        # The production image's stages: the cache scenarios are about them (the template's
+        # [tool.stageline] targets also builds development, which tests/gitlab covers).
+        return task_env(
+            runner,
+            base_images,
+            image_name,
+            ref=ref,
+            sha=sha,
+            builder=builder,
+            STAGELINE_TARGET="production",
+        )
 
     runner.purge()
     pull = ok(run_task(project, "pull-stages", env=env()))
