@@ -26,6 +26,7 @@ from stageline.console import Output, human_size, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
+from stageline.dockerfile.platforms import PLATFORM_ARG_NAMES
 from stageline.engine import api_error_text, connect, connected
 from stageline.errors import PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of, split_image_ref
@@ -133,7 +134,8 @@ def show_plan(
         reads = stage.cache_from
         output.line(f"  cache from:  {', '.join(reads) if reads else 'none (--no-cache)'}")
     for arg in plan.build_args:
-        output.line(f"build arg:   {arg.name}={arg.value} ({arg.source})")
+        replaces = "; replaces BuildKit's own value" if arg.name in PLATFORM_ARG_NAMES else ""
+        output.line(f"build arg:   {arg.name}={arg.value} ({arg.source}{replaces})")
     for secret in plan.secrets:
         output.line(f"secret:      {secret.id} (from {secret.source})")
     for secret in plan.unset_secrets:

@@ -33,6 +33,8 @@ from pathlib import Path
 from stageline.build_args import BuildArg, choose_build_args, offered_build_args
 from stageline.build_secrets import BuildSecret, chosen_secrets
 from stageline.dockerfile import Dockerfile, StageGraph, stage_graph
+from stageline.dockerfile.graph import platform_arg_features
+from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES, BuildPlatforms
 from stageline.dockerfile.rewrite import engine_dockerfile
 from stageline.dockerfile.stages import BuildkitFeature
 from stageline.errors import DockerfileError, PlanError
@@ -220,29 +222,41 @@ def planned(graph: StageGraph, targets: tuple[str, ...]) -> list[str]:
     return [name for name in graph.names if name in needed]
 
 
+def global_build_args(dockerfile: Dockerfile, offered: list[BuildArg]) -> dict[str, str]:
+    """Return the offered build args that reach ``FROM``: those of global ARGs, and (as
+    BuildKit lets them replace its automatic ones) platform args declared in any stage.
+    """
+    names = {arg.name for arg in dockerfile.global_args}
+    for stage in dockerfile.stages:
+        names.update(arg.name for arg in stage.args if arg.name in PLATFORM_ARG_NAMES)
+    return {arg.name: arg.value for arg in offered if arg.name in names}
+
+
 def make_plan(
     settings: Settings,
     dockerfile: Dockerfile,
     request: Request | None = None,
     secret_files: Collection[Path] = (),
+    platforms: BuildPlatforms = DEFAULT_PLATFORMS,
 ) -> Plan:
     """Return the build plan for ``request`` (default: the target and its ancestors).
 
     ``secret_files`` are the files of file secrets that exist here: the caller looks
-    (:func:`stageline.actions.load_plan`), so that planning reads nothing.
+    (:func:`stageline.actions.load_plan`), so that planning reads nothing. ``platforms``
+    gives BuildKit's automatic platform args their values (default: linux/amd64).
     """
     request = request or Request()
     offered = offered_build_args(settings, request.build_args)
-    global_names = {arg.name for arg in dockerfile.global_args}
     try:
-        graph = stage_graph(
-            dockerfile, {a.name: a.value for a in offered if a.name in global_names}
-        )
+        graph = stage_graph(dockerfile, global_build_args(dockerfile, offered), platforms)
         targets = chosen_targets(graph, request, settings)
         chosen = graph.ancestors(request.stage) if request.stage else planned(graph, targets)
     except DockerfileError as exc:
         raise PlanError(f"{settings.dockerfile.name} {exc}") from None
     build_args = choose_build_args(dockerfile, set(chosen), offered)
+    features = dockerfile.buildkit_features(set(chosen)) + platform_arg_features(
+        graph, {arg.name: arg.value for arg in build_args}, set(chosen)
+    )
     secrets = chosen_secrets(settings, request.secrets)
     return Plan(
         image=settings.image,
@@ -253,7 +267,7 @@ def make_plan(
         stages=tuple(stage_plans(settings, graph, chosen, targets, request.no_cache)),
         build_args=tuple(build_args),
         dockerfile_text=engine_dockerfile(graph, set(chosen)),
-        buildkit_features=tuple(dockerfile.buildkit_features(set(chosen))),
+        buildkit_features=tuple(features),
         secrets=tuple(s for s in secrets if secret_is_set(s, settings, secret_files)),
         unset_secrets=tuple(s for s in secrets if not secret_is_set(s, settings, secret_files)),
         graph=graph,

@@ -1,8 +1,9 @@
 """Choosing and making a builder: ``--builder``, ``STAGELINE_BUILDER`` or auto.
 
 ``auto`` picks BuildKit when the docker CLI has buildx, else the classic builder; a plan
-that needs BuildKit (build secrets, BuildKit-only Dockerfile syntax) always gets it, and
-asking for the classic builder then is an error that says why.
+that needs BuildKit (build secrets, BuildKit-only Dockerfile syntax, a planned stage that
+reads BuildKit's automatic platform args, which the classic builder leaves empty) always
+gets it, and asking for the classic builder then is an error that says why.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The stage graph: which stages each stage builds on or copies from, as BuildKit resolves it.
 
 * ``FROM x`` builds on an earlier stage whose name is exactly ``x`` after global-ARG
-  expansion (BuildKit's stage names are lower case, and so must the reference be).
+  expansion (BuildKit's stage names are lower case, and so must the reference be). The
+  global scope starts with BuildKit's automatic platform args (:mod:`platforms`), so
+  ``FROM binary-$TARGETOS`` names the stage ``binary-linux`` on linux.
 * ``COPY --from=x`` reads an earlier stage by name (any case) or by index; otherwise
   ``x`` is an image. ``RUN --mount=...,from=x`` takes names only.
 * A reference to a stage defined later is an error, as in Docker.
@@ -14,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from stageline.dockerfile.stages import Dockerfile, Reference, Stage
+from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, BuildPlatforms, platform_args
+from stageline.dockerfile.stages import BuildkitFeature, Dockerfile, Reference, Stage
 from stageline.dockerfile.words import expand_word
 from stageline.errors import DockerfileError, PlanError
 
@@ -26,6 +29,7 @@ class StageNode:
     stage: Stage
     base_image: str | None  # None when the stage builds on another stage
     parents: tuple[str, ...]  # stage names, in the order first referenced
+    platform: str | None = None  # FROM --platform after global-ARG expansion
 
     @property
     def name(self) -> str:
@@ -39,7 +43,8 @@ class StageGraph:
 
     dockerfile: Dockerfile
     nodes: tuple[StageNode, ...]
-    global_values: tuple[tuple[str, str], ...]
+    global_values: tuple[tuple[str, str], ...]  # automatic platform args included
+    platforms: BuildPlatforms = DEFAULT_PLATFORMS
 
     @property
     def names(self) -> list[str]:
@@ -63,9 +68,16 @@ class StageGraph:
         return [node.name for node in self.nodes if node.name in needed]
 
 
-def global_arg_values(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
-    """Return the global ARGs' values: a build arg, else the default expanded in order."""
-    values: dict[str, str] = {}
+def global_arg_values(
+    dockerfile: Dockerfile, build_args: Mapping[str, str], automatic: Mapping[str, str]
+) -> dict[str, str]:
+    """Return the global scope's values, as BuildKit's ``defaultArgs`` and ``buildMetaArgs``.
+
+    The ``automatic`` args come first (a build arg of the same name replaces one); then
+    each global ARG in order: a build arg, else its default expanded with what is above.
+    A bare ARG keeps an automatic value. The classic builder has no ``automatic`` args.
+    """
+    values = {name: build_args.get(name, value) for name, value in automatic.items()}
     escape = dockerfile.parsed.escape
     for arg in dockerfile.global_args:
         if arg.name in build_args:
@@ -90,6 +102,22 @@ def resolve_base(stage: Stage, values: Mapping[str, str], escape: str) -> str:
             "set the build arg it names, or give the ARG a default"
         )
     return base
+
+
+def resolve_platform(stage: Stage, values: Mapping[str, str], escape: str) -> str | None:
+    """Return ``stage``'s ``FROM --platform`` after global-ARG expansion (None: no flag)."""
+    if stage.platform is None:
+        return None
+    try:
+        platform = expand_word(stage.platform, values, escape)
+    except DockerfileError as exc:
+        raise DockerfileError(f"line {stage.line}: {exc}") from None
+    if not platform:
+        raise DockerfileError(
+            f"line {stage.line}: empty platform value from expression {stage.platform}; "
+            "set the build arg it names, or give the ARG a default"
+        )
+    return platform
 
 
 def resolve_reference(reference: Reference, stage: Stage, nodes: list[StageNode]) -> str | None:
@@ -122,10 +150,14 @@ def check_unique_names(dockerfile: Dockerfile) -> None:
         first[stage.name] = stage
 
 
-def stage_graph(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> StageGraph:
-    """Return the stage graph of ``dockerfile`` with ``build_args`` set."""
+def stage_graph(
+    dockerfile: Dockerfile,
+    build_args: Mapping[str, str],
+    platforms: BuildPlatforms = DEFAULT_PLATFORMS,
+) -> StageGraph:
+    """Return the stage graph of ``dockerfile`` built by BuildKit for ``platforms``."""
     check_unique_names(dockerfile)
-    values = global_arg_values(dockerfile, build_args)
+    values = global_arg_values(dockerfile, build_args, platform_args(platforms))
     later = {stage.name for stage in dockerfile.stages if stage.named}
     nodes: list[StageNode] = []
     for stage in dockerfile.stages:
@@ -141,5 +173,47 @@ def stage_graph(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> StageG
                 )
             if parent is not None:
                 parents.append(parent)
-        nodes.append(StageNode(stage, None if on_stage else base, tuple(dict.fromkeys(parents))))
-    return StageGraph(dockerfile, tuple(nodes), tuple(sorted(values.items())))
+        platform = resolve_platform(stage, values, dockerfile.parsed.escape)
+        unique = tuple(dict.fromkeys(parents))
+        nodes.append(StageNode(stage, None if on_stage else base, unique, platform))
+    return StageGraph(dockerfile, tuple(nodes), tuple(sorted(values.items())), platforms)
+
+
+def expanded(word: str, values: Mapping[str, str], escape: str) -> str | None:
+    """Return ``word`` expanded with ``values``, or None where the expansion fails."""
+    try:
+        return expand_word(word, values, escape)
+    except DockerfileError:
+        return None
+
+
+def platform_arg_features(
+    graph: StageGraph, build_args: Mapping[str, str], names: set[str]
+) -> list[BuildkitFeature]:
+    """Return where the stages ``names`` read BuildKit's automatic platform args.
+
+    The classic builder does not define them: there, such a ``FROM`` names another image
+    or stage (or none), ``--platform`` is empty, and a bare ``ARG TARGETARCH`` is unset.
+    ``build_args`` are the build args the engine gets.
+    """
+    dockerfile, escape = graph.dockerfile, graph.dockerfile.parsed.escape
+    buildkit = dict(graph.global_values)
+    try:
+        classic = global_arg_values(dockerfile, build_args, {})
+    except DockerfileError as exc:
+        line = dockerfile.global_args[0].line
+        return [BuildkitFeature(line, f"global ARGs the classic builder cannot expand ({exc})")]
+    why = "BuildKit's automatic platform args; the classic builder leaves them empty"
+    found = []
+    for stage in (node.stage for node in graph.nodes if node.name in names):
+        words = [(stage.base, stage.base)]
+        if stage.platform is not None:
+            words.append((f"--platform={stage.platform}", stage.platform))
+        for shown, word in words:
+            if expanded(word, buildkit, escape) != expanded(word, classic, escape):
+                found.append(BuildkitFeature(stage.line, f"FROM {shown} ({why})"))
+        for arg in stage.args:
+            bare = arg.default is None and arg.name not in build_args
+            if bare and buildkit.get(arg.name) != classic.get(arg.name):
+                found.append(BuildkitFeature(arg.line, f"a bare ARG {arg.name} ({why})"))
+    return found

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stageline.dockerfile import parse_dockerfile
 from stageline.dockerfile.syntax import DockerfileSyntaxError, parse_text
 
 
@@ -466,6 +467,42 @@ def test_corpus_errors_agree(text: str) -> None:
 def test_corpus_is_large_enough() -> None:
     """The brief asks for at least 40 varied files."""
     assert len(CORPUS) >= 40
+
+
+# -- BuildKit's automatic platform args: what the graph expands is what BuildKit parsed -----
+
+PLATFORM_ARGS: list[str] = [
+    # FROM x-$TARGETOS names a stage
+    "FROM debian AS binary-linux\nFROM debian AS binary-windows\nFROM binary-$TARGETOS AS binary\n",
+    # FROM --platform=$BUILDPLATFORM, and a bare ARG TARGETARCH inside the stage
+    "FROM --platform=$BUILDPLATFORM golang AS build\nARG TARGETARCH\n"
+    "RUN GOARCH=$TARGETARCH go build -o /out/app\nFROM debian\nCOPY --from=build /out/app /app\n",
+    # a default given to ARG TARGETPLATFORM
+    "ARG TARGETPLATFORM=linux/arm/v7\nFROM --platform=${TARGETPLATFORM} debian AS first\n"
+    "FROM --platform=$TARGETPLATFORM debian\nARG TARGETPLATFORM\n",
+    # a bare global ARG, and the word forms the lexer expands
+    "ARG TARGETOS\nARG BIN=binary-${TARGETOS:-linux}\nFROM debian AS binary-linux\n"
+    'FROM --platform="$TARGETPLATFORM" $BIN\nARG TARGETARCH TARGETVARIANT\n',
+]
+
+
+@pytest.mark.parametrize("text", PLATFORM_ARGS, ids=[f"platform{n}" for n in range(1, 5)])
+def test_platform_arg_words_are_the_words_buildkit_parses(text: str) -> None:
+    """BuildKit reads the same ``FROM`` flags and bases and ``ARG`` words the graph expands."""
+    rows = oracle(text)
+    assert isinstance(rows, list)
+    assert_agree(text)
+    dockerfile = parse_dockerfile(text)
+    froms = [(row[6], row[7][0]) for row in rows if row[0] == "FROM"]
+    assert froms == [(stage.instructions[0].flags, stage.base) for stage in dockerfile.stages]
+    assert [f"--platform={s.platform}" for s in dockerfile.stages if s.platform] == [
+        flag for flags, _ in froms for flag in flags
+    ]
+    arg_words = [word for row in rows if row[0] == "ARG" for word in row[7]]
+    args = [*dockerfile.global_args, *(arg for stage in dockerfile.stages for arg in stage.args)]
+    assert sorted(arg_words) == sorted(
+        arg.name if arg.default is None else f"{arg.name}={arg.default}" for arg in args
+    )
 
 
 # -- (b) generated Dockerfiles ----------------------------------------------------------------
