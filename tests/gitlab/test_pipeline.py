@@ -216,23 +216,20 @@ STAGING_PROJECT = "stageline-staging"
 
 
 def running_image(project: str) -> str:
-    """Return the image reference the compose project's django container runs."""
-    done = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "--filter",
-            f"label=com.docker.compose.project={project}",
-            "--filter",
-            "label=com.docker.compose.service=django",
-            "--format",
-            "{{.Image}}",
-        ],
+    """Return the image reference the compose project's django container was started from."""
+    labels = [
+        f"label=com.docker.compose.project={project}",
+        "label=com.docker.compose.service=django",
+    ]
+    found = subprocess.run(
+        ["docker", "ps", "-q", *(arg for label in labels for arg in ("--filter", label))],
         capture_output=True,
         text=True,
         check=True,
-    )
-    return done.stdout.strip()
+    ).stdout.split()
+    assert len(found) == 1, f"{len(found)} django containers in {project}"
+    inspect = ["docker", "inspect", "--format", "{{.Config.Image}}", found[0]]
+    return subprocess.run(inspect, capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -282,6 +279,7 @@ def pipelines(
         failing,
         failing_sha,
         after_failing,
+        staging,
     )
 
 
