@@ -19,6 +19,7 @@ import pytest
 from stageline.builders import BuildConfig, StageBuild
 from stageline.builders.buildkit import (
     BuildkitBuilder,
+    build_waves,
     buildkit_missing_reason,
     buildx_command,
     buildx_version,
@@ -169,18 +170,37 @@ def test_a_build_counts_the_cached_steps_of_its_progress_and_loads_the_image(
     assert not (tmp_path / "cli-config.json").exists()  # no login: the user's own config
 
 
-def test_stages_build_at_once_and_only_the_targets_progress_is_shown(
+def test_a_stage_builds_after_the_stage_it_needs_and_takes_it_as_a_named_context(
     tmp_path: Path, context: BuildContext
 ) -> None:
     environ = fake_docker(tmp_path, BUILDX, "rawjson-remote-cache-hit.rawjson")
-    results, lines = run_builds(settings(environ), context, ["base", "a"])
-    builds = fake_builds(tmp_path)
-    targets = sorted(command[command.index("--target") + 1] for command in builds)
-    assert targets == ["a", "base"]
+    results, _ = run_builds(settings(environ), context, ["base", "a"])
+    base, a = fake_builds(tmp_path)
+    assert [c[c.index("--target") + 1] for c in (base, a)] == ["base", "a"]
+    assert "--build-context" not in base
+    assert a[a.index("--build-context") + 1] == f"base=docker-image://{IMAGE}:base--feature-x"
     assert [r.name for r in results] == ["base", "a"]
     assert (results[1].steps, results[1].cached_steps) == (3, 1)
-    shown = [line for line in lines if line.startswith("#")]
-    assert len(shown) == len(set(shown))  # one build's progress, not two interleaved
+
+
+def test_independent_stages_share_a_wave_and_a_stage_waits_for_all_it_needs() -> None:
+    dockerfile = parse_dockerfile(
+        "FROM debian AS py\nFROM debian AS node\nFROM scratch AS assets\n"
+        "COPY --from=node /a /a\nFROM py AS app\nCOPY --from=assets /a /a\n"
+    )
+    plan = make_plan(settings({}), dockerfile)
+    waves = build_waves(list(plan.stages))
+    assert [[stage.name for stage in wave] for wave in waves] == [
+        ["py", "node"],
+        ["assets"],
+        ["app"],
+    ]
+    without_py = [stage for stage in plan.stages if stage.name != "py"]  # py is reused
+    assert [[s.name for s in wave] for wave in build_waves(without_py)] == [
+        ["node"],
+        ["assets"],
+        ["app"],
+    ]
 
 
 def test_with_no_cache_the_stages_build_one_after_the_other(

@@ -4,9 +4,10 @@ Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for each stage t
 plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage tag is
 itself the cache of its steps, ``--build-context`` for each reused stage (its registry
 image), and either ``--load`` (tagged in the engine, pushed later by the engine) or a
-push straight from BuildKit. The stages to build run at once
-(:mod:`stageline.builders.buildx_runs`); the context is the same normalised tar, sent
-on each one's stdin. Cache hits are read from BuildKit's progress
+push straight from BuildKit. The stages to build run in waves: a stage starts once the
+stages it builds on are built, and takes them as named contexts too; the stages of one
+wave run at once (:mod:`stageline.builders.buildx_runs`); the context is the same
+normalised tar, sent on each one's stdin. Cache hits are read from BuildKit's progress
 (:mod:`stageline.builders.buildkit_progress`): ``rawjson`` where buildx has it, else
 plain text.
 """
@@ -21,6 +22,7 @@ import tempfile
 from base64 import b64encode
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from stageline.builders import BuildConfig, Builder, StageBuild
@@ -123,6 +125,20 @@ def docker_config(settings: Settings) -> Iterator[dict[str, str]]:
         yield {"DOCKER_CONFIG": directory}
 
 
+def build_waves(stages: list[StagePlan]) -> list[list[StagePlan]]:
+    """Return ``stages`` in waves: each after every planned stage it builds on."""
+    names = {stage.name for stage in stages}
+    depth: dict[str, int] = {}
+    for stage in stages:  # plan order: parents come first
+        depth[stage.name] = 1 + max(
+            (depth[parent] for parent in stage.parents if parent in names), default=-1
+        )
+    return [
+        [stage for stage in stages if depth[stage.name] == level]
+        for level in range(max(depth.values(), default=-1) + 1)
+    ]
+
+
 def buildx_command(
     config: BuildConfig,
     plan: Plan,
@@ -190,21 +206,27 @@ class BuildkitBuilder(Builder):
     def build_stages(
         self, plan: Plan, stages: list[StagePlan], context: BuildContext, build: StageBuild
     ) -> list[StageResult]:
-        """Build ``stages`` at once, one ``buildx build`` each; return their results.
+        """Build ``stages`` in waves, one ``buildx build`` each; return their results.
 
-        The builds share BuildKit's solver, so a step they share runs once and
-        independent stages run side by side; the target's progress is printed (it shows
-        every step). With ``--no-cache`` they run one after the other, since uncached
-        steps of two builds would both run.
+        A stage builds once every stage it needs is there: reused, or built in an earlier
+        wave, whose image it takes as a named context. So no two builds ever solve the
+        same step, each build's cache comes from its own stage's tags, and the stages of
+        one wave (independent of each other) run at once. With ``--no-cache`` they run one
+        after the other.
         """
-        groups = [[stage] for stage in stages] if plan.no_cache else [stages]
+        groups = [[stage] for stage in stages] if plan.no_cache else build_waves(stages)
+        contexts = dict(build.contexts)
         results: list[StageResult] = []
         with tempfile.TemporaryDirectory(prefix="stageline-buildkit-") as scratch:
-            for group in (g for g in groups if g):
-                runs = [self._run_of(plan, s, context, build, Path(scratch)) for s in group]
+            for group in groups:
+                wave = replace(build, contexts=dict(contexts))
+                runs = [self._run_of(plan, s, context, wave, Path(scratch)) for s in group]
                 runs[-1].shown = True
                 self._run_all(runs, context, build.output)
-                results += [self._result(s, run, runs) for s, run in zip(group, runs, strict=True)]
+                for stage, run in zip(group, runs, strict=True):
+                    results.append(self._result(stage, run, runs))
+                    # Its first tag names the image just built: in the engine, and pushed.
+                    contexts[stage.name] = stage.tags[0]
         return results
 
     def _run_of(
