@@ -215,7 +215,8 @@ def measure(subjects: list[Subject], repetitions: int) -> list[PipelineTime]:
                 print(json.dumps(asdict(times[-1])), flush=True)
         for subject in subjects:
             revert_failing_test(subject.project)
-            subject.run("revert", repetition)
+            if repetition < repetitions:  # the next repetition starts from a built tree
+                subject.run("revert", repetition)
     return times
 
 

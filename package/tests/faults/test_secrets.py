@@ -166,6 +166,7 @@ def production(
         "CI_DEFAULT_BRANCH": "main",
         "CI_COMMIT_SHORT_SHA": "faults01",
         "DJANGO_SECRET_KEY": markers["shell"],
+        "STAGELINE_TARGET": "production",  # the image that ships, not development too
     }
     report = project / "reports" / "build.json"
     build = ok(
