@@ -37,7 +37,7 @@ ALLOWED_EVERYWHERE = [
     r"\bstageline\[invoke\]==[\d.]+",  # its pin in requirements/build.txt
     r"`stageline`",  # the package or its command, named in prose
     r"\bstageline package\b",  # the package, named in prose
-    r"\bstageline (?:plan|pull|build|push|dev|--version)\b",  # its command
+    r"\bstageline (?:plan|pull|build|push|dev|release|deploy|rollback|prune|--version)\b",
     r"https://stageline\.readthedocs\.io/\S*",  # its docs site
     r"\[tool\.stageline\]",  # its settings table in pyproject.toml
     r"\bSTAGELINE_[A-Z_*]+",  # its settings
@@ -227,7 +227,7 @@ def test_invoke_plan_shows_the_users_image(acme_project: Path, environ: dict[str
     env = {"GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
     plan = ok(run_task(acme_project, "plan", env=env))
     assert f"plan for {ACME['image']} on trunk (default branch)" in plan.output
-    for stage in ("build-python", "build-node", "assets", "production", "latest"):
+    for stage in ("build-python", "build-node", "assets", "production", "development"):
         assert f"{ACME['image']}:{stage}" in plan.output
 
 
