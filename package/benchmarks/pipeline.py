@@ -361,6 +361,8 @@ class Pipeline:
             "CI_DEFAULT_BRANCH": DEFAULT_BRANCH,
             "CI_COMMIT_SHORT_SHA": job.sha,
             "STAGELINE_BUILDER": job.variant,
+            # The image every variant builds; the template's targets also name development.
+            "STAGELINE_TARGET": "production",
             **({"STAGELINE_PROMOTE_MERGED": "true"} if job.promote else {}),
             **self.base_images,
         }
