@@ -26,8 +26,8 @@ from stageline.console import Output, human_size, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
-from stageline.dockerfile.platforms import PLATFORM_ARG_NAMES
-from stageline.engine import api_error_text, connect, connected
+from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES, BuildPlatforms
+from stageline.engine import api_error_text, connect, connected, engine_platform
 from stageline.errors import PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of, split_image_ref
 from stageline.plan import Plan, Request, make_plan, read_tags
@@ -47,10 +47,22 @@ from stageline.settings import Settings
 
 
 def load_plan(settings: Settings, request: Request | None = None) -> Plan:
-    """Return the plan for ``request``, from the project's Dockerfile and secret files."""
+    """Return the plan for ``request``, from the project's Dockerfile and secret files,
+    for the engine's platform where neither ``--platform`` nor the settings name one.
+    """
     request = request or Request()
     dockerfile = read_dockerfile(settings.dockerfile_path)
-    return make_plan(settings, dockerfile, request, existing_secret_files(settings, request))
+    files = existing_secret_files(settings, request)
+    return make_plan(settings, dockerfile, request, files, engine_platforms(settings))
+
+
+def engine_platforms(settings: Settings) -> BuildPlatforms:
+    """Return the engine's platform as the build platform (linux/amd64 if none answers)."""
+    try:
+        with connected(settings.environ) as client:
+            return BuildPlatforms(engine_platform(client))
+    except StagelineError:
+        return DEFAULT_PLATFORMS
 
 
 def existing_secret_files(settings: Settings, request: Request) -> frozenset[Path]:

@@ -27,18 +27,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stageline.build_args import BuildArg, choose_build_args, offered_build_args
 from stageline.build_secrets import BuildSecret, chosen_secrets
 from stageline.dockerfile import Dockerfile, StageGraph, stage_graph
 from stageline.dockerfile.graph import platform_arg_features
-from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES, BuildPlatforms
+from stageline.dockerfile.platforms import (
+    DEFAULT_PLATFORMS,
+    PLATFORM_ARG_NAMES,
+    BuildPlatforms,
+    Platform,
+    parse_platform,
+)
 from stageline.dockerfile.rewrite import engine_dockerfile
 from stageline.dockerfile.stages import BuildkitFeature
 from stageline.errors import DockerfileError, PlanError
 from stageline.settings import Settings
+from stageline.stage_platforms import stage_platforms
 
 MAX_TAG_LENGTH = 128
 REF_SEPARATOR = "--"
@@ -53,6 +60,8 @@ class StagePlan:
     tags: tuple[str, ...]
     cache_from: tuple[str, ...]
     labels: tuple[tuple[str, str], ...] = ()  # set at build time: the content key
+    platforms: tuple[str, ...] = ("linux/amd64",)  # what it is built for (stage_platforms)
+    base_platform: str | None = None  # FROM --platform's one platform for every target
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,17 @@ class Plan:
     unset_secrets: tuple[BuildSecret, ...]  # chosen, not set: the build goes without
     graph: StageGraph | None = field(default=None, compare=False, repr=False)
     targets: tuple[str, ...] = ()  # every target, the first being ``target``
+    platforms: tuple[str, ...] = ("linux/amd64",)  # the target platforms
+    build_platform: str = "linux/amd64"  # the engine's, where BuildKit runs
+
+    @property
+    def multi_platform(self) -> bool:
+        """Return whether some stage is built for more than one platform."""
+        return any(len(stage.platforms) > 1 for stage in self.stages)
+
+    def shared(self, stage: StagePlan) -> bool:
+        """Return whether ``stage`` is built once on one platform for every target one."""
+        return stage.platforms != self.platforms
 
     @property
     def build_arg_values(self) -> dict[str, str]:
@@ -201,6 +221,7 @@ class Request:
     build_args: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()
     no_cache: bool = False
+    platforms: tuple[str, ...] = ()  # --platform (none: the settings', else the engine's)
 
 
 def secret_is_set(secret: BuildSecret, settings: Settings, files: Collection[Path]) -> bool:
@@ -232,6 +253,26 @@ def global_build_args(dockerfile: Dockerfile, offered: list[BuildArg]) -> dict[s
     return {arg.name: arg.value for arg in offered if arg.name in names}
 
 
+def target_platforms(
+    request: Request, settings: Settings, platforms: BuildPlatforms
+) -> tuple[str, ...]:
+    """Return the platforms to build for: ``--platform``, the settings', else the engine's."""
+    return request.platforms or settings.platforms or (str(platforms.target_platform),)
+
+
+def platform_graphs(
+    dockerfile: Dockerfile,
+    build_args: dict[str, str],
+    build: Platform,
+    targets: tuple[str, ...],
+) -> dict[str, StageGraph]:
+    """Return the stage graph BuildKit resolves for each target platform, in order."""
+    return {
+        target: stage_graph(dockerfile, build_args, BuildPlatforms(build, parse_platform(target)))
+        for target in targets
+    }
+
+
 def make_plan(
     settings: Settings,
     dockerfile: Dockerfile,
@@ -243,16 +284,22 @@ def make_plan(
 
     ``secret_files`` are the files of file secrets that exist here: the caller looks
     (:func:`stageline.actions.load_plan`), so that planning reads nothing. ``platforms``
-    gives BuildKit's automatic platform args their values (default: linux/amd64).
+    gives the build platform (the engine's) and the target platform where neither
+    ``--platform`` nor the settings name any (default: linux/amd64).
     """
     request = request or Request()
     offered = offered_build_args(settings, request.build_args)
+    wanted = target_platforms(request, settings, platforms)
     try:
-        graph = stage_graph(dockerfile, global_build_args(dockerfile, offered), platforms)
+        graphs = platform_graphs(
+            dockerfile, global_build_args(dockerfile, offered), platforms.build, wanted
+        )
+        graph = graphs[wanted[0]]
         targets = chosen_targets(graph, request, settings)
         chosen = graph.ancestors(request.stage) if request.stage else planned(graph, targets)
     except DockerfileError as exc:
         raise PlanError(f"{settings.dockerfile.name} {exc}") from None
+    on = stage_platforms(graphs, chosen)
     build_args = choose_build_args(dockerfile, set(chosen), offered)
     features = dockerfile.buildkit_features(set(chosen)) + platform_arg_features(
         graph, {arg.name: arg.value for arg in build_args}, set(chosen)
@@ -264,7 +311,12 @@ def make_plan(
         default_branch=settings.is_default_branch,
         no_cache=request.no_cache,
         target=targets[0],
-        stages=tuple(stage_plans(settings, graph, chosen, targets, request.no_cache)),
+        stages=tuple(
+            replace(
+                plan, platforms=on[plan.name].platforms, base_platform=on[plan.name].base_platform
+            )
+            for plan in stage_plans(settings, graph, chosen, targets, request.no_cache)
+        ),
         build_args=tuple(build_args),
         dockerfile_text=engine_dockerfile(graph, set(chosen)),
         buildkit_features=tuple(features),
@@ -272,4 +324,6 @@ def make_plan(
         unset_secrets=tuple(s for s in secrets if not secret_is_set(s, settings, secret_files)),
         graph=graph,
         targets=targets,
+        platforms=wanted,
+        build_platform=str(platforms.build),
     )
