@@ -30,7 +30,7 @@ from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES
 from stageline.engine import api_error_text, connect, connected, engine_platform
 from stageline.errors import PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of, split_image_ref
-from stageline.plan import Plan, Request, make_plan, read_tags
+from stageline.plan import Plan, Request, StagePlan, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
 from stageline.registry_errors import first_line
 from stageline.report import BuildReport, StageResult, update_json_report
@@ -105,6 +105,8 @@ def plan_document(
         "ref": plan.ref,
         "default_branch": plan.default_branch,
         "target": plan.target,
+        "platforms": list(plan.platforms),
+        "build_platform": plan.build_platform,
         "builder": {"name": choice.name, "reason": choice.reason},
         "cache": {"backend": cache.backend, "reason": cache.reason},
         "stages": [
@@ -113,6 +115,8 @@ def plan_document(
                 "parents": list(stage.parents),
                 "tags": list(stage.tags),
                 "cache_from": list(stage.cache_from),
+                "platforms": list(stage.platforms),
+                "shared": plan.shared(stage),
             }
             for stage in plan.stages
         ],
@@ -138,10 +142,12 @@ def show_plan(
         f"plan for {plan.image} on {plan.ref} ({branch}); builder: {choice.name} ({choice.reason})"
     )
     output.line(f"target:      {plan.target}")
+    output.line(f"platforms:   {', '.join(plan.platforms)} (builds on {plan.build_platform})")
     output.line(f"cache:       {cache.backend} ({cache.reason})")
     for stage in plan.stages:
         output.line(f"stage {stage.name}")
         output.line(f"  parents:     {', '.join(stage.parents) or 'none (a base image)'}")
+        output.line(f"  platforms:   {stage_platforms_text(plan, stage)}")
         output.line(f"  tags:        {', '.join(stage.tags)}")
         reads = stage.cache_from
         output.line(f"  cache from:  {', '.join(reads) if reads else 'none (--no-cache)'}")
@@ -159,6 +165,14 @@ def show_plan(
     output.line(f"push writes: {', '.join(plan.pushes)}")
     if settings.registry_user:
         output.line(f"registry:    {settings.registry} as {settings.registry_user}")
+
+
+def stage_platforms_text(plan: Plan, stage: StagePlan) -> str:
+    """Return which platforms ``stage`` is built for, and whether every target shares it."""
+    shown = ", ".join(stage.platforms)
+    if plan.shared(stage):
+        return f"{shown} (built once, shared by {', '.join(plan.platforms)})"
+    return shown
 
 
 @contextmanager
