@@ -202,8 +202,9 @@ def test_the_plan_is_shown_stage_by_stage_without_the_password() -> None:
         f"==> plan for {IMAGE} on feature-x (not main); builder: buildkit "
         "(auto: the docker CLI has buildx)"
     )
-    assert lines[3:8] == [
+    assert lines[2:8] == [
         "platforms:   linux/amd64 (builds on linux/amd64)",
+        "cache:       inline (each stage image carries its own steps' cache)",
         "stage base",
         "  parents:     none (a base image)",
         "  platforms:   linux/amd64",
