@@ -20,7 +20,7 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from stageline import registry
 from stageline.build_secrets import chosen_secrets
 from stageline.builders import Builder, StageBuild
-from stageline.builders.choice import BuilderChoice, make_builder
+from stageline.builders.choice import BuilderChoice, make_builder, multi_platform_refusal
 from stageline.cache import CacheChoice, choose_cache
 from stageline.console import Output, human_size, print_summary
 from stageline.content_key import KEY_LABEL
@@ -28,7 +28,7 @@ from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
 from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES, BuildPlatforms
 from stageline.engine import api_error_text, connect, connected, engine_platform
-from stageline.errors import PlanError, StagelineError
+from stageline.errors import BuilderUnavailableError, PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of, split_image_ref
 from stageline.plan import Plan, Request, StagePlan, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
@@ -352,7 +352,11 @@ def build_stages(
     BuildKit pushes the stages it builds itself, straight from its build.
     """
     with logged_in(settings, output) as client:
-        cache = choose_cache(choice.name, engine_info(client))
+        info = engine_info(client)
+        refusal = multi_platform_refusal(plan, info)
+        if refusal is not None:
+            raise BuilderUnavailableError(refusal)
+        cache = choose_cache(choice.name, info)
         output.header(f"cache: {cache.backend} ({cache.reason})")
         if cache.backend == "none" and plan.pulls:
             output.warn(f"building without cache sources: {cache.reason}.")

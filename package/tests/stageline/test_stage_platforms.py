@@ -125,3 +125,51 @@ def test_plan_shows_each_stages_platforms_in_text_and_json(
     shown = capsys.readouterr().out
     assert "platforms:   linux/amd64, linux/arm64 (builds on linux/amd64)" in shown
     assert "linux/amd64 (built once, shared by linux/amd64, linux/arm64)" in shown
+
+
+def test_buildx_builds_a_stage_for_all_its_platforms_in_one_run() -> None:
+    from stageline.builders import BuildConfig
+    from stageline.builders.buildkit import buildx_command
+
+    plan = plan_of(TEMPLATE_LIKE, AMD64, ARM64)
+    config = BuildConfig(settings(), CacheChoice("inline", "why"), "rawjson")
+
+    def platform_flag(name: str) -> list[str]:
+        command = buildx_command(config, plan, plan.stage(name), "Dockerfile")
+        return command[command.index("--platform") :][:2] if "--platform" in command else []
+
+    assert platform_flag("production") == ["--platform", "linux/amd64,linux/arm64"]
+    assert platform_flag("assets") == []  # the engine's own platform: built once
+    single = plan_of(TEMPLATE_LIKE)
+    assert "--platform" not in buildx_command(config, single, single.stage("production"), "D")
+    arm = plan_of(TEMPLATE_LIKE, ARM64)
+    command = buildx_command(config, arm, arm.stage("production"), "Dockerfile")
+    assert command[command.index("--platform") + 1] == ARM64
+
+
+def test_the_classic_builder_refuses_two_platforms_in_one_line() -> None:
+    from stageline.builders.choice import choose_builder, classic_refusal
+    from stageline.errors import BuilderUnavailableError
+
+    plan = plan_of(TEMPLATE_LIKE.replace("--platform=$BUILDPLATFORM ", ""), AMD64, ARM64)
+    with pytest.raises(BuilderUnavailableError) as raised:
+        choose_builder(settings(), plan, "classic")
+    assert str(raised.value) == (
+        "--builder classic: building for linux/amd64, linux/arm64 at once (one image index) "
+        "needs BuildKit; the classic builder builds one platform; use BuildKit."
+    )
+    assert classic_refusal(settings(), plan_of("FROM python\nRUN x\n", ARM64)) is None
+
+
+def test_several_platforms_need_the_containerd_image_store() -> None:
+    from stageline.builders.choice import multi_platform_refusal
+
+    containerd = {"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
+    overlay2 = {"Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]]}
+    both = plan_of(TEMPLATE_LIKE, AMD64, ARM64)
+    assert multi_platform_refusal(both, containerd) is None
+    assert multi_platform_refusal(plan_of(TEMPLATE_LIKE, ARM64), overlay2) is None
+    refusal = multi_platform_refusal(both, overlay2)
+    assert refusal is not None
+    assert "containerd-snapshotter" in refusal
+    assert "--platform" in refusal
