@@ -1,0 +1,211 @@
+"""Two platforms in one build, on the real engine and registry, without emulation.
+
+The project's final stage is ``FROM scratch`` plus ``COPY``, which BuildKit builds for
+linux/arm64 without running anything arm64; its tool stage runs ``FROM
+--platform=$BUILDPLATFORM`` on the mirror's Python, natively. What a user cares about is
+read from the registry: the commit's tag is an index of linux/amd64 and linux/arm64, the
+build-platform stage ran once (both platform images hold the very same layer of what it
+made, and it says it ran on x86_64), and a rebuild with no change moves no blob and keeps
+every digest.
+
+The template built for two platforms under QEMU (webpack once, the arm64 app answering
+``/healthz``) needs the emulation harness (binfmt, an arm64 stand-in of the mirror's
+Python pushed as an index): its tests come with that harness.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from testing.access_log import AccessLogMark, read_traffic
+from testing.projects import make_project
+from testing.registries import manifest, registry_tags
+from testing.task_runner import TaskRun, ok, run_task
+
+pytestmark = pytest.mark.docker
+
+SHA = "7a7a0001"
+DOCKERFILE = """\
+ARG PYTHON_IMAGE=python:3.13-slim
+# Runs on the machine that builds, once for every target platform.
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS tool
+RUN python3 -c "import os; print(os.urandom(16).hex())" > /made.txt && uname -m > /arch.txt
+# The image: files only, so no step runs on the target platform.
+FROM scratch AS image
+COPY --from=tool /made.txt /arch.txt /
+COPY hello.txt /hello.txt
+"""
+PLATFORMS = "linux/amd64,linux/arm64"
+
+
+def blob(registry: str, repository: str, digest: str) -> bytes:
+    """Return a blob of the (unauthenticated) loopback registry."""
+    url = f"http://{registry}/v2/{repository}/blobs/{digest}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
+
+
+def layer_files(registry: str, repository: str, digest: str) -> dict[str, str]:
+    """Return the regular files of a (gzip) layer blob and their text."""
+    with tarfile.open(fileobj=io.BytesIO(blob(registry, repository, digest))) as tar:
+        return {
+            member.name.lstrip("./"): tar.extractfile(member).read().decode()  # type: ignore[union-attr]
+            for member in tar
+            if member.isreg()
+        }
+
+
+def platform_images(registry: str, repository: str, tag: str) -> dict[str, dict[str, Any]]:
+    """Return the image manifest of each platform the index under ``tag`` lists."""
+    index = manifest(registry, repository, tag)
+    assert "manifests" in index, f"{repository}:{tag} is not an image index"
+    found = {}
+    for entry in index["manifests"]:
+        platform = entry.get("platform", {})
+        if platform.get("os") in (None, "unknown"):
+            continue
+        name = f"{platform['os']}/{platform['architecture']}"
+        found[name] = manifest(registry, repository, entry["digest"])
+    return found
+
+
+class Project:
+    """A tiny two-stage project and its settings for one image in the loopback registry."""
+
+    def __init__(self, root: Path, image: str, base_images: dict[str, str]) -> None:
+        self.root = make_project(root, DOCKERFILE)
+        (self.root / "pyproject.toml").write_text(
+            '[tool.stageline]\nimage = "tiny-app"\nplatforms = ["linux/amd64", "linux/arm64"]\n'
+        )
+        self.image = image
+        self.registry, self.repository = image.split("/", 1)
+        self.base_images = base_images
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "PYTHON_IMAGE": self.base_images["PYTHON_IMAGE"],
+            "CI_REGISTRY_IMAGE": self.image,
+            "CI_COMMIT_REF_SLUG": "main",
+            "CI_DEFAULT_BRANCH": "main",
+            "CI_COMMIT_SHORT_SHA": SHA,
+            "STAGELINE_BUILDER": "buildkit",
+            **extra,
+        }
+
+    def run(self, *args: str, **extra: str) -> TaskRun:
+        return run_task(self.root, *args, env=self.env(**extra), module="stageline")
+
+    def digests(self) -> dict[str, str]:
+        return {
+            tag: str(manifest(self.registry, self.repository, tag)["_digest"])
+            for tag in sorted(registry_tags(self.registry, self.repository))
+        }
+
+
+@pytest.fixture(scope="module")
+def built(
+    engine: None,
+    registry_address: str,
+    base_images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Project, dict[str, Any]]]:
+    """Build and push the project for linux/amd64 and linux/arm64 once; yield its report."""
+    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
+    project = Project(tmp_path_factory.mktemp("platforms") / "project", image, base_images)
+    report = project.root / "cold.json"
+    ok(project.run("build", "--push", "--report", str(report)))
+    yield project, json.loads(report.read_text())
+    client = docker.from_env()
+    for found in client.images.list(name=image):
+        client.images.remove(found.id, force=True)
+
+
+def test_the_commit_tag_is_an_index_of_both_platforms(built: tuple[Project, Any]) -> None:
+    project, _ = built
+    assert registry_tags(project.registry, project.repository) == {"tool", "image", SHA}
+    images = platform_images(project.registry, project.repository, SHA)
+    assert set(images) == {"linux/amd64", "linux/arm64"}
+    for name, image in images.items():
+        config = json.loads(blob(project.registry, project.repository, image["config"]["digest"]))
+        assert f"{config['os']}/{config['architecture']}" == name
+
+
+def test_the_build_platform_stage_ran_once_natively_for_both(built: tuple[Project, Any]) -> None:
+    project, _ = built
+    tool = manifest(project.registry, project.repository, "tool")
+    assert "manifests" not in tool  # one image, of the build platform only
+    images = platform_images(project.registry, project.repository, SHA)
+    made = {name: image["layers"][0]["digest"] for name, image in images.items()}
+    # Random bytes made once: both platforms hold the same layer blob of them.
+    assert made["linux/amd64"] == made["linux/arm64"]
+    files = layer_files(project.registry, project.repository, made["linux/arm64"])
+    assert files["arch.txt"].strip() == "x86_64"  # it ran on the build platform
+    assert len(files["made.txt"].strip()) == 32
+
+
+def test_plan_shows_the_shared_stage_and_both_platforms(built: tuple[Project, Any]) -> None:
+    project, _ = built
+    document = json.loads(ok(project.run("plan", "--json")).stdout)
+    stages = {stage["name"]: stage for stage in document["stages"]}
+    assert document["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert (stages["tool"]["platforms"], stages["tool"]["shared"]) == (["linux/amd64"], True)
+    assert stages["image"]["platforms"] == ["linux/amd64", "linux/arm64"]
+
+
+def test_no_change_moves_no_blob_and_keeps_every_digest(
+    built: tuple[Project, Any], tmp_path: Path
+) -> None:
+    project, _ = built
+    before = project.digests()
+    log = AccessLogMark()
+    report = tmp_path / "again.json"
+    ok(project.run("build", "--push", "--report", str(report)))
+    traffic = read_traffic(log.lines(project.repository))
+    layers = [d for _, d, size in traffic.downloads if size > 100_000]
+    assert (layers, traffic.uploads) == ([], [])
+    assert project.digests() == before
+    outcomes = {s["name"]: s["outcome"] for s in json.loads(report.read_text())["stages"]}
+    assert outcomes == {"tool": "reused", "image": "reused"}
+
+
+def test_release_copies_the_index_byte_for_byte(built: tuple[Project, Any]) -> None:
+    project, _ = built
+    ok(project.run("release"))
+    digests = project.digests()
+    assert digests["latest"] == digests[SHA]
+    assert "manifests" in manifest(project.registry, project.repository, "latest")
+
+
+def test_a_branch_reuses_the_index_by_key_and_copies_it(built: tuple[Project, Any]) -> None:
+    project, _ = built
+    log = AccessLogMark()
+    ok(
+        project.run(
+            "build", "--push", CI_COMMIT_REF_SLUG="feature-arm", CI_COMMIT_SHORT_SHA="7a7a0002"
+        )
+    )
+    traffic = read_traffic(log.lines(project.repository))
+    assert traffic.uploads == []
+    digests = project.digests()
+    assert digests["image--feature-arm"] == digests["image"] == digests["7a7a0002"]
+
+
+def test_the_classic_builder_refuses_two_platforms_in_one_line(built: tuple[Project, Any]) -> None:
+    project, _ = built
+    refused = project.run("plan", "--builder", "classic")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.output
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "linux/amd64, linux/arm64" in lines[0]
+    assert "BuildKit" in lines[0]
