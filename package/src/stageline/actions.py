@@ -239,7 +239,8 @@ def pulled_by_stage(
     settings: Settings, plan: Plan, outcomes: list[PullOutcome]
 ) -> dict[str, dict[str, object]]:
     """Return each planned stage's downloaded bytes: its own and its default tag's pulls."""
-    owner = {ref: s.name for s in plan.stages for ref in read_tags(settings, s.name)}
+    suffix = plan.tag_suffix
+    owner = {ref: s.name for s in plan.stages for ref in read_tags(settings, s.name, suffix)}
     pulled = {stage.name: 0 for stage in plan.stages}
     for outcome in outcomes:
         if outcome.ref in owner:
@@ -408,7 +409,8 @@ def write_key_tags(registries: Registries, plan: Plan, reuse: Reuse, output: Out
         key = reuse.keys.get(stage.name)
         found = reuse.found.get(stage.name) or registry_image(registries, stage.tags[0])
         if key is not None and found is not None:
-            write_tags(registries, found, [f"{plan.image}:{key_tag(stage.name, key)}"], output)
+            tag = key_tag(stage.name, key) + plan.tag_suffix
+            write_tags(registries, found, [f"{plan.image}:{tag}"], output)
 
 
 def push_built(

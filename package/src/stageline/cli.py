@@ -23,12 +23,14 @@ COMMAND_OPTIONS = {
     "pull": ("platform", "no_cache", "builder", "report"),
     "build": ("platform", "secret", "no_cache", "push", "report", "metrics", "builder"),
     "push": ("platform", "report"),
+    "merge": (),
 }
 COMMAND_HELP = {
     "plan": commands.plan.__doc__,
     "pull": commands.pull.__doc__,
     "build": commands.build.__doc__,
     "push": commands.push.__doc__,
+    "merge": commands.merge.__doc__,
     "dev": commands.dev.__doc__,
     "release": commands.release.__doc__,
 }
@@ -118,7 +120,9 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (1 on a foreseeable error)."""
     arguments = make_parser().parse_args(argv)
-    pushes = arguments.command in ("push", "release") or bool(getattr(arguments, "push", False))
+    pushes = arguments.command in ("push", "release", "merge") or bool(
+        getattr(arguments, "push", False)
+    )
     interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
     if arguments.command in DEPLOY_COMMANDS:
         interrupted = DEPLOY_INTERRUPTED

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stageline import actions, local_dev
+from stageline import merge as merges
 from stageline import prune as prune_registry
 from stageline import release as releases
 from stageline.build_args import parse_build_arg
@@ -122,6 +123,12 @@ def push(options: Options) -> None:
     settings, build_plan = load(options)
     actions.push_stages(settings, build_plan, Output(), options.report)
     note_seconds(options, build_plan, "push", started)
+
+
+def merge(options: Options) -> None:
+    """Write each multi-platform tag as an image index of the per-platform jobs' images."""
+    settings, build_plan = load(options)
+    merges.merge(settings, build_plan, Output())
 
 
 def dev(root: Path, down: bool = False) -> None:

@@ -83,6 +83,7 @@ class Plan:
     targets: tuple[str, ...] = ()  # every target, the first being ``target``
     platforms: tuple[str, ...] = ("linux/amd64",)  # the target platforms
     build_platform: str = "linux/amd64"  # the engine's, where BuildKit runs
+    tag_suffix: str = ""  # a per-platform job's platform on every tag (job_suffix)
 
     @property
     def multi_platform(self) -> bool:
@@ -120,12 +121,37 @@ class Plan:
         raise PlanError(f"stage {name!r} is not in this plan.")
 
 
-def cache_tag(stage: str, ref_slug: str, default_branch: bool) -> str:
-    """Return the tag (without image) under which ``ref`` caches ``stage``."""
+def cache_tag(stage: str, ref_slug: str, default_branch: bool, suffix: str = "") -> str:
+    """Return the tag (without image) under which ``ref`` caches ``stage``; ``suffix`` is a
+    per-platform job's platform (:func:`platform_suffix`).
+    """
     if default_branch:
-        return stage
-    room = MAX_TAG_LENGTH - len(stage) - len(REF_SEPARATOR)
-    return f"{stage}{REF_SEPARATOR}{ref_slug[:room].rstrip('-')}"
+        return f"{stage}{suffix}"
+    room = MAX_TAG_LENGTH - len(stage) - len(REF_SEPARATOR) - len(suffix)
+    return f"{stage}{REF_SEPARATOR}{ref_slug[:room].rstrip('-')}{suffix}"
+
+
+def platform_suffix(platform: str) -> str:
+    """Return the tag suffix of one platform's images in a per-platform job: ``--linux.arm64``.
+
+    A ref slug never holds a ``.``, and no OS is called ``key``, so the suffix is told apart
+    from a ref and from a key tag.
+    """
+    return REF_SEPARATOR + platform.replace("/", ".")
+
+
+def job_suffix(request: Request, settings: Settings) -> str:
+    """Return the platform suffix of a per-platform job's tags, or "" for any other build.
+
+    A per-platform job builds one of several configured platforms (``--platform
+    linux/arm64`` where the settings name linux/amd64 and linux/arm64); ``stageline
+    merge`` then writes the multi-platform tags.
+    """
+    chosen = request.platforms
+    several = len(settings.platforms) > 1
+    if len(chosen) == 1 and several and chosen[0] in settings.platforms:
+        return platform_suffix(chosen[0])
+    return ""
 
 
 def tag_safe(text: str) -> str:
@@ -163,24 +189,27 @@ class TagClaims:
         return f"{self.image}:{tag}"
 
 
-def commit_tag(settings: Settings, target: str, targets: tuple[str, ...]) -> str | None:
+def commit_tag(
+    settings: Settings, target: str, targets: tuple[str, ...], suffix: str = ""
+) -> str | None:
     """Return the commit's tag of ``target``: ``<short-sha>`` for the first, else
-    ``<target>-<short-sha>``; None without a short SHA or for a stage that is no target.
+    ``<target>-<short-sha>`` (then a per-platform job's ``suffix``); None without a short
+    SHA or for a stage that is no target.
     """
     if not settings.short_sha or target not in targets:
         return None
     if target == targets[0]:
-        return settings.short_sha
-    return f"{target}-{settings.short_sha}"[:MAX_TAG_LENGTH]
+        return f"{settings.short_sha}{suffix}"
+    return f"{target}-{settings.short_sha}"[: MAX_TAG_LENGTH - len(suffix)] + suffix
 
 
-def read_tags(settings: Settings, name: str) -> list[str]:
+def read_tags(settings: Settings, name: str, suffix: str = "") -> list[str]:
     """Return the tags of the image a build of ``name`` may read, strongest first."""
     repository = settings.image
-    own = f"{repository}:{cache_tag(name, settings.ref_slug, settings.is_default_branch)}"
+    own = cache_tag(name, settings.ref_slug, settings.is_default_branch, suffix)
     if settings.is_default_branch:
-        return [own]
-    return [own, f"{repository}:{cache_tag(name, settings.ref_slug, True)}"]
+        return [f"{repository}:{own}"]
+    return [f"{repository}:{own}", f"{repository}:{cache_tag(name, '', True, suffix)}"]
 
 
 def stage_plans(
@@ -189,18 +218,21 @@ def stage_plans(
     chosen: list[str],
     targets: tuple[str, ...],
     no_cache: bool,
+    suffix: str = "",
 ) -> list[StagePlan]:
-    """Return the tags and cache sources of each chosen stage."""
+    """Return the tags and cache sources of each chosen stage (a per-platform job's
+    ``suffix`` on each).
+    """
     claims = TagClaims(settings.image)
     plans = []
     for name in chosen:
         check_taggable(name)
-        tag = cache_tag(name, settings.ref_slug, settings.is_default_branch)
+        tag = cache_tag(name, settings.ref_slug, settings.is_default_branch, suffix)
         tags = [claims.claim(tag, f"the {name} cache")]
-        if (commit := commit_tag(settings, name, targets)) is not None:
+        if (commit := commit_tag(settings, name, targets, suffix)) is not None:
             tags.append(claims.claim(commit, f"the commit's {name} image"))
         lineage = graph.ancestors(name)
-        sources = [ref for stage in lineage for ref in read_tags(settings, stage)]
+        sources = [ref for stage in lineage for ref in read_tags(settings, stage, suffix)]
         plans.append(
             StagePlan(
                 name=name,
@@ -300,6 +332,7 @@ def make_plan(
     except DockerfileError as exc:
         raise PlanError(f"{settings.dockerfile.name} {exc}") from None
     on = stage_platforms(graphs, chosen)
+    suffix = job_suffix(request, settings)
     build_args = choose_build_args(dockerfile, set(chosen), offered)
     features = dockerfile.buildkit_features(set(chosen)) + platform_arg_features(
         graph, {arg.name: arg.value for arg in build_args}, set(chosen)
@@ -315,7 +348,7 @@ def make_plan(
             replace(
                 plan, platforms=on[plan.name].platforms, base_platform=on[plan.name].base_platform
             )
-            for plan in stage_plans(settings, graph, chosen, targets, request.no_cache)
+            for plan in stage_plans(settings, graph, chosen, targets, request.no_cache, suffix)
         ),
         build_args=tuple(build_args),
         dockerfile_text=engine_dockerfile(graph, set(chosen)),
@@ -326,4 +359,5 @@ def make_plan(
         targets=targets,
         platforms=wanted,
         build_platform=str(platforms.build),
+        tag_suffix=suffix,
     )

@@ -207,12 +207,14 @@ def image_size(image: Manifest) -> int:
     return sum(int(blob.get("size", 0)) for blob in blobs)
 
 
-def candidate_tags(settings: Settings, stage: str, key: str) -> list[str]:
-    """Return the tags whose image ``stage`` may reuse, strongest first."""
-    own = cache_tag(stage, settings.ref_slug, settings.is_default_branch)
+def candidate_tags(settings: Settings, stage: str, key: str, suffix: str = "") -> list[str]:
+    """Return the tags whose image ``stage`` may reuse, strongest first (a per-platform
+    job's ``suffix`` on each).
+    """
+    own = cache_tag(stage, settings.ref_slug, settings.is_default_branch, suffix)
     if not settings.is_default_branch:
-        return [own, cache_tag(stage, settings.ref_slug, True)]
-    return [own, key_tag(stage, key)] if settings.promote_merged else [own]
+        return [own, cache_tag(stage, settings.ref_slug, True, suffix)]
+    return [own, key_tag(stage, key) + suffix] if settings.promote_merged else [own]
 
 
 def reuse_rule(settings: Settings) -> list[str]:
@@ -239,13 +241,14 @@ def find_image(
     stage: str,
     key: str,
     platforms: tuple[str, ...] = ("linux/amd64",),
+    suffix: str = "",
 ) -> Found | None:
     """Return the first image under a readable tag whose every platform image (each of
     ``platforms``) carries the key ``key``.
     """
     image = parse_image_ref(settings.image)
     api = registries.api(image.api_host)
-    for tag in candidate_tags(settings, stage, key):
+    for tag in candidate_tags(settings, stage, key, suffix):
         manifest = api.get_manifest(image.repository, tag)
         images = platform_images(api, image.repository, manifest, platforms) if manifest else None
         if manifest and images and all(config_key(api, image.repository, i) == key for i in images):
@@ -273,8 +276,8 @@ def find_reusable(
     try:
         for name in names:
             key = reuse.keys[name]
-            platforms = plan.stage(name).platforms
-            found = find_image(registries, settings, name, key, platforms) if key else None
+            platforms, suffix = plan.stage(name).platforms, plan.tag_suffix
+            found = find_image(registries, settings, name, key, platforms, suffix) if key else None
             if found is not None:
                 reuse.found[name] = found
     except RegistryError as exc:

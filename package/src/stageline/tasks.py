@@ -1,5 +1,5 @@
-"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``,
-``release``, ``prune``, ``deploy``, ``rollback``.
+"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``,
+``merge``, ``dev``, ``release``, ``prune``, ``deploy``, ``rollback``.
 
 A project's ``tasks.py`` makes the collection for its folder and adds its own tasks::
 
@@ -191,6 +191,17 @@ def push_stages(
     )
 
 
+@declare("merge", "merge", interrupted=PUSHED_TAGS_WHOLE)
+def merge(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+) -> None:
+    """Write each multi-platform tag as an image index of the per-platform jobs' images."""
+    commands.merge(options(c, stage=stage, target=target, build_arg=build_arg))
+
+
 @declare("dev", "dev")
 def dev(c: Context, down: bool = False) -> None:
     """Run PostgreSQL, runserver and webpack --watch in containers (docker-compose.local.yml)."""
@@ -211,7 +222,7 @@ def prune(c: Context, apply: bool = False, now: str | None = None) -> None:
 
 def stage_tasks() -> list[Task[Any]]:
     """Return the tasks, for a project's ``Collection(*stage_tasks())``."""
-    return [plan, pull_stages, build_stages, push_stages, dev, release, prune]
+    return [plan, pull_stages, build_stages, push_stages, merge, dev, release, prune]
 
 
 # Deploy and rollback (issue 24).

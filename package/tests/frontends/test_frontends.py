@@ -22,6 +22,7 @@ TASK_OF = {
     "pull": "pull-stages",
     "build": "build-stages",
     "push": "push-stages",
+    "merge": "merge",
     "dev": "dev",
 }
 TINY = '[tool.stageline]\nimage = "shop"\n'
