@@ -19,8 +19,19 @@ Tag policy
   ``IMAGE:<target>-<short-sha>``. Release tags (``latest``, the git tag) are written
   only by ``stageline release``, by copying the tested commit's tag.
 
+* A per-platform job (``--platform P``, one of several configured platforms) puts
+  ``--<os>.<arch>`` after every tag it reads or writes (:func:`platform_suffix`), so the
+  jobs of one pipeline never write the same tag; ``stageline merge`` writes the
+  unsuffixed tags as indexes.
+
 Stage names with ``--`` are refused when planned, so ``<stage>--<ref>`` is never
 ambiguous.
+
+Platforms
+---------
+The target platforms are ``--platform``, else the settings', else the engine's own;
+the stage graph is resolved for each, and :mod:`stageline.stage_platforms` says which
+platforms each stage is built for.
 """
 
 from __future__ import annotations
