@@ -336,11 +336,12 @@ def build_each(
     results = []
     for stage in plan.stages:
         if reuse.reused(stage.name):
-            results.append(reused_result(stage.name, list(stage.tags), reuse))
-            continue
-        result = built[stage.name]
-        result.key = reuse.keys.get(stage.name)
-        results.append(result.settle())
+            result = reused_result(stage.name, list(stage.tags), reuse)
+        else:
+            result = built[stage.name].settle()
+            result.key = reuse.keys.get(stage.name)
+        result.platforms = list(stage.platforms)
+        results.append(result)
     return results
 
 

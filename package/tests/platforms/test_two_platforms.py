@@ -153,8 +153,12 @@ def test_the_build_platform_stage_ran_once_natively_for_both(built: tuple[Projec
     assert len(files["made.txt"].strip()) == 32
 
 
-def test_plan_shows_the_shared_stage_and_both_platforms(built: tuple[Project, Any]) -> None:
-    project, _ = built
+def test_plan_and_report_show_the_shared_stage_and_both_platforms(
+    built: tuple[Project, Any],
+) -> None:
+    project, report = built
+    reported = {stage["name"]: stage["platforms"] for stage in report["stages"]}
+    assert reported == {"tool": ["linux/amd64"], "image": ["linux/amd64", "linux/arm64"]}
     document = json.loads(ok(project.run("plan", "--json")).stdout)
     stages = {stage["name"]: stage for stage in document["stages"]}
     assert document["platforms"] == ["linux/amd64", "linux/arm64"]
