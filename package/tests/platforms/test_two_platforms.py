@@ -159,6 +159,8 @@ def test_plan_and_report_show_the_shared_stage_and_both_platforms(
     project, report = built
     reported = {stage["name"]: stage["platforms"] for stage in report["stages"]}
     assert reported == {"tool": ["linux/amd64"], "image": ["linux/amd64", "linux/arm64"]}
+    steps = {stage["name"]: stage["steps"] for stage in report["stages"]}
+    assert steps == {"tool": 1, "image": 2}  # each step once, over both platforms
     document = json.loads(ok(project.run("plan", "--json")).stdout)
     stages = {stage["name"]: stage for stage in document["stages"]}
     assert document["platforms"] == ["linux/amd64", "linux/arm64"]
