@@ -6,7 +6,10 @@ so no job's stage tags or cache overwrite another's. ``stageline merge`` then wr
 of the plan's tags (the commit's ``<short-sha>``, each stage's ``<stage>[--<ref>]``) as an
 image index of the platforms' images, through the registry API: the per-platform
 manifests keep their digests, no layer moves, and the same images give the same index
-bytes, so a rerun writes nothing.
+bytes, so a rerun writes nothing. Each entry's platform is the one its image's config
+names: a stage a job built once on its build platform (``FROM --platform=$BUILDPLATFORM``
+on an emulating runner) is that platform's image, and a tag whose jobs all made images
+of one platform becomes a copy of that image, not an index.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from stageline.dockerfile.platforms import parse_platform
 from stageline.errors import PlanError
 from stageline.image_ref import names_registry_host, parse_image_ref, split_image_ref
 from stageline.plan import Plan, commit_tag, platform_suffix
-from stageline.registry_api import INDEX_TYPES, MANIFEST_TYPES, Manifest, content_digest
+from stageline.registry_api import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Manifest,
+    RegistryAPI,
+    content_digest,
+)
 from stageline.reuse import Registries, platform_manifest
 from stageline.settings import Settings
 
@@ -75,13 +84,25 @@ def commit_tags(settings: Settings, plan: Plan) -> set[str]:
     return {f"{plan.image}:{tag}" for tag in tags if tag}
 
 
+def config_platform(api: RegistryAPI, repository: str, image: Manifest, default: str) -> str:
+    """Return the platform an image's config names (``default`` where it names none)."""
+    digest = image.document.get("config", {}).get("digest")
+    config = api.get_json_blob(repository, digest) if digest else {}
+    parts = [config.get("os"), config.get("architecture"), config.get("variant")]
+    return "/".join(str(part) for part in parts if part) if all(parts[:2]) else default
+
+
 def platform_images(
     registries: Registries, plan: Plan, ref: str
 ) -> tuple[list[tuple[str, Manifest]], list[str]]:
-    """Return each platform's image under ``ref``'s per-platform tags, and the missing ones."""
+    """Return the images under ``ref``'s per-platform tags, each with the platform its
+    config names (a job's stage built once on its build platform is that platform's), each
+    platform once; and the per-platform tags that are missing.
+    """
     image = parse_image_ref(plan.image)
     api = registries.api(image.api_host)
-    found, missing = [], []
+    found: dict[str, Manifest] = {}
+    missing = []
     for platform in plan.platforms:
         tag = split_image_ref(ref)[1] + platform_suffix(platform)
         manifest = api.get_manifest(image.repository, tag)
@@ -89,8 +110,8 @@ def platform_images(
         if inner is None:
             missing.append(f"{plan.image}:{tag}")
         else:
-            found.append((platform, inner))
-    return found, missing
+            found.setdefault(config_platform(api, image.repository, inner, platform), inner)
+    return list(found.items()), missing
 
 
 def merge(settings: Settings, plan: Plan, output: Output) -> list[str]:
@@ -114,13 +135,14 @@ def merge(settings: Settings, plan: Plan, output: Output) -> list[str]:
         if missing:
             output.line(f"  {ref}: skipped, {', '.join(missing)} not pushed")
             continue
-        index = merged_index(found)
+        index = merged_index(found) if len(found) > 1 else found[0][1]
         tag = split_image_ref(ref)[1]
         if api.head_manifest(image.repository, tag) == index.digest:
             output.line(f"  {ref}: already {index.digest[:19]}")
             continue
         api.put_manifest(image.repository, tag, index)
-        output.line(f"  {ref}: index of {len(found)} platforms ({index.digest[:19]}, no upload)")
+        what = f"index of {len(found)} platforms" if len(found) > 1 else f"{found[0][0]} only"
+        output.line(f"  {ref}: {what} ({index.digest[:19]}, no upload)")
         written.append(ref)
     output.header(f"merged: {len(written)} tags written, no layer moved")
     return written

@@ -215,3 +215,61 @@ def test_the_classic_builder_refuses_two_platforms_in_one_line(built: tuple[Proj
     assert len(lines) == 1, lines
     assert "linux/amd64, linux/arm64" in lines[0]
     assert "BuildKit" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def jobs(
+    engine: None,
+    registry_address: str,
+    base_images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Project]:
+    """Run one job per platform (build --push --platform P), as a parallel:matrix does."""
+    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
+    project = Project(tmp_path_factory.mktemp("jobs") / "project", image, base_images)
+    for platform in PLATFORMS.split(","):
+        ok(project.run("build", "--push", "--platform", platform))
+    yield project
+    client = docker.from_env()
+    for found in client.images.list(name=image):
+        client.images.remove(found.id, force=True)
+
+
+def test_per_platform_jobs_write_their_own_tags_only(jobs: Project) -> None:
+    suffixes = ("--linux.amd64", "--linux.arm64")
+    expected = {f"{tag}{suffix}" for tag in ("tool", "image", SHA) for suffix in suffixes}
+    assert registry_tags(jobs.registry, jobs.repository) == expected
+
+
+def test_merge_writes_the_commit_index_of_both_jobs_without_moving_a_layer(
+    jobs: Project,
+) -> None:
+    before = jobs.digests()
+    log = AccessLogMark()
+    ok(jobs.run("merge"))
+    traffic = read_traffic(log.lines(jobs.repository))
+    layers = [d for _, d, size in traffic.downloads if size > 100_000]  # not image configs
+    assert (layers, traffic.uploads) == ([], [])
+    index = manifest(jobs.registry, jobs.repository, SHA)
+    children = {
+        f"{entry['platform']['os']}/{entry['platform']['architecture']}": entry["digest"]
+        for entry in index["manifests"]
+    }
+    assert children == {
+        "linux/amd64": before[f"{SHA}--linux.amd64"],
+        "linux/arm64": before[f"{SHA}--linux.arm64"],
+    }
+    after = jobs.digests()
+    assert {tag: after[tag] for tag in before} == before  # both platforms' caches survive
+    assert {"tool", "image", SHA} <= set(after)
+    # tool ran on the build platform (amd64) in both jobs: one image, not an index.
+    assert "manifests" not in manifest(jobs.registry, jobs.repository, "tool")
+    ok(jobs.run("merge"))  # a rerun writes nothing new
+    assert jobs.digests() == after
+
+
+def test_each_job_reuses_its_own_platforms_stages_on_a_rerun(jobs: Project) -> None:
+    log = AccessLogMark()
+    rerun = ok(jobs.run("build", "--push", "--platform", "linux/arm64"))
+    assert read_traffic(log.lines(jobs.repository)).uploads == []
+    assert "image: reused" in rerun.stdout

@@ -89,11 +89,14 @@ def test_a_merged_index_lists_each_platforms_manifest_as_it_is() -> None:
 
 
 def job_registry() -> FakeRegistry:
+    """Return what two jobs pushed; the arm64 job built base on its amd64 build platform."""
     registry = FakeRegistry()
     for platform in ("linux.amd64", "linux.arm64"):
         for tag in ("base", "production", "abcdef12"):
             made = image(f"{tag}-{platform}")
             registry.manifests[REPOSITORY, f"{tag}--{platform}"] = made
+            arch = "amd64" if tag == "base" else platform.split(".")[1]
+            registry.configs[f"sha256:{tag}-{platform}"] = {"os": "linux", "architecture": arch}
     return registry
 
 
@@ -111,6 +114,8 @@ def test_merge_writes_each_tag_as_an_index_of_the_jobs_images(
     written, _ = run_merge(settings())
     assert written == [f"{IMAGE}:base", f"{IMAGE}:production", f"{IMAGE}:abcdef12"]
     merged = {tag: manifest for _, tag, manifest in registry.written}
+    # Both jobs built base on amd64: the tag is the first job's image, not an index.
+    assert merged["base"] == registry.manifests[REPOSITORY, "base--linux.amd64"]
     commit = merged["abcdef12"].document["manifests"]
     jobs = registry.manifests
     assert [entry["digest"] for entry in commit] == [
