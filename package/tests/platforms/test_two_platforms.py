@@ -40,10 +40,12 @@ ARG PYTHON_IMAGE=python:3.13-slim
 # Runs on the machine that builds, once for every target platform.
 FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS tool
 RUN python3 -c "import os; print(os.urandom(16).hex())" > /made.txt && uname -m > /arch.txt
-# The image: files only, so no step runs on the target platform.
-FROM scratch AS image
-COPY --from=tool /made.txt /arch.txt /
+# Files only, so no step runs on the target platform: built for each.
+FROM scratch AS files
 COPY hello.txt /hello.txt
+# The image builds on a stage of both platforms (taken as a named context, an index).
+FROM files AS image
+COPY --from=tool /made.txt /arch.txt /
 """
 PLATFORMS = "linux/amd64,linux/arm64"
 
@@ -132,12 +134,32 @@ def built(
 
 def test_the_commit_tag_is_an_index_of_both_platforms(built: tuple[Project, Any]) -> None:
     project, _ = built
-    assert registry_tags(project.registry, project.repository) == {"tool", "image", SHA}
+    assert registry_tags(project.registry, project.repository) == {"tool", "files", "image", SHA}
     images = platform_images(project.registry, project.repository, SHA)
     assert set(images) == {"linux/amd64", "linux/arm64"}
+    files = platform_images(project.registry, project.repository, "files")
     for name, image in images.items():
         config = json.loads(blob(project.registry, project.repository, image["config"]["digest"]))
         assert f"{config['os']}/{config['architecture']}" == name
+        # Each platform's image builds on that platform's image of the files stage.
+        assert image["layers"][0] == files[name]["layers"][0]
+
+
+def test_a_build_loaded_into_the_engine_then_pushed_is_an_index_too(
+    built: tuple[Project, Any], registry_address: str
+) -> None:
+    project, _ = built
+    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
+    repository = image.split("/", 1)[1]
+    try:
+        ok(project.run("build", CI_REGISTRY_IMAGE=image))  # into the containerd image store
+        ok(project.run("push", CI_REGISTRY_IMAGE=image))
+        pushed = platform_images(registry_address, repository, SHA)
+        assert set(pushed) == {"linux/amd64", "linux/arm64"}
+    finally:
+        client = docker.from_env()
+        for found in client.images.list(name=image):
+            client.images.remove(found.id, force=True)
 
 
 def test_the_build_platform_stage_ran_once_natively_for_both(built: tuple[Project, Any]) -> None:
@@ -145,7 +167,7 @@ def test_the_build_platform_stage_ran_once_natively_for_both(built: tuple[Projec
     tool = manifest(project.registry, project.repository, "tool")
     assert "manifests" not in tool  # one image, of the build platform only
     images = platform_images(project.registry, project.repository, SHA)
-    made = {name: image["layers"][0]["digest"] for name, image in images.items()}
+    made = {name: image["layers"][-1]["digest"] for name, image in images.items()}
     # Random bytes made once: both platforms hold the same layer blob of them.
     assert made["linux/amd64"] == made["linux/arm64"]
     files = layer_files(project.registry, project.repository, made["linux/arm64"])
@@ -158,9 +180,10 @@ def test_plan_and_report_show_the_shared_stage_and_both_platforms(
 ) -> None:
     project, report = built
     reported = {stage["name"]: stage["platforms"] for stage in report["stages"]}
-    assert reported == {"tool": ["linux/amd64"], "image": ["linux/amd64", "linux/arm64"]}
+    both = ["linux/amd64", "linux/arm64"]
+    assert reported == {"tool": ["linux/amd64"], "files": both, "image": both}
     steps = {stage["name"]: stage["steps"] for stage in report["stages"]}
-    assert steps == {"tool": 1, "image": 2}  # each step once, over both platforms
+    assert steps == {"tool": 1, "files": 1, "image": 1}  # each step once, over both platforms
     document = json.loads(ok(project.run("plan", "--json")).stdout)
     stages = {stage["name"]: stage for stage in document["stages"]}
     assert document["platforms"] == ["linux/amd64", "linux/arm64"]
@@ -181,7 +204,7 @@ def test_no_change_moves_no_blob_and_keeps_every_digest(
     assert (layers, traffic.uploads) == ([], [])
     assert project.digests() == before
     outcomes = {s["name"]: s["outcome"] for s in json.loads(report.read_text())["stages"]}
-    assert outcomes == {"tool": "reused", "image": "reused"}
+    assert outcomes == {"tool": "reused", "files": "reused", "image": "reused"}
 
 
 def test_release_copies_the_index_byte_for_byte(built: tuple[Project, Any]) -> None:
@@ -237,7 +260,8 @@ def jobs(
 
 def test_per_platform_jobs_write_their_own_tags_only(jobs: Project) -> None:
     suffixes = ("--linux.amd64", "--linux.arm64")
-    expected = {f"{tag}{suffix}" for tag in ("tool", "image", SHA) for suffix in suffixes}
+    tags = ("tool", "files", "image", SHA)
+    expected = {f"{tag}{suffix}" for tag in tags for suffix in suffixes}
     assert registry_tags(jobs.registry, jobs.repository) == expected
 
 
@@ -261,7 +285,7 @@ def test_merge_writes_the_commit_index_of_both_jobs_without_moving_a_layer(
     }
     after = jobs.digests()
     assert {tag: after[tag] for tag in before} == before  # both platforms' caches survive
-    assert {"tool", "image", SHA} <= set(after)
+    assert {"tool", "files", "image", SHA} <= set(after)
     # tool ran on the build platform (amd64) in both jobs: one image, not an index.
     assert "manifests" not in manifest(jobs.registry, jobs.repository, "tool")
     ok(jobs.run("merge"))  # a rerun writes nothing new
