@@ -28,8 +28,10 @@ import docker
 import pytest
 
 from testing.access_log import AccessLogMark, read_traffic
+from testing.daemons import own_daemon
 from testing.projects import make_project
 from testing.registries import manifest, registry_tags
+from testing.runners import EmptyRunner
 from testing.task_runner import TaskRun, ok, run_task
 
 pytestmark = pytest.mark.docker
@@ -297,3 +299,27 @@ def test_each_job_reuses_its_own_platforms_stages_on_a_rerun(jobs: Project) -> N
     rerun = ok(jobs.run("build", "--push", "--platform", "linux/arm64"))
     assert read_traffic(log.lines(jobs.repository)).uploads == []
     assert "image: reused" in rerun.stdout
+
+
+def test_an_engine_without_the_containerd_store_refuses_two_platforms_in_one_line(
+    built: tuple[Project, Any], registry_address: str
+) -> None:
+    project, _ = built
+    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
+
+    def make(root: Path) -> EmptyRunner:
+        return EmptyRunner(root, snapshotter=False)  # the classic overlay2 image store
+
+    with own_daemon(make, "platforms runner") as runner:
+        refused = project.run("build", "--push", CI_REGISTRY_IMAGE=image, **runner.env())
+        assert refused.returncode == 1
+        assert "Traceback" not in refused.output
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "containerd image store" in lines[0]
+        assert "--platform" in lines[0]  # the way out: a job per platform
+        one = project.run(
+            "plan", "--platform", "linux/arm64", CI_REGISTRY_IMAGE=image, **runner.env()
+        )
+        assert ok(one).returncode == 0  # one foreign platform is fine on either store
+    assert registry_tags(registry_address, image.split("/", 1)[1]) == set()
