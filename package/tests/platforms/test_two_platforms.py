@@ -8,9 +8,27 @@ build-platform stage ran once (both platform images hold the very same layer of 
 made, and it says it ran on x86_64), and a rebuild with no change moves no blob and keeps
 every digest.
 
-The template built for two platforms under QEMU (webpack once, the arm64 app answering
-``/healthz``) needs the emulation harness (binfmt, an arm64 stand-in of the mirror's
-Python pushed as an index): its tests come with that harness.
+The template built for two platforms under QEMU comes with the emulation harness. What
+those tests need, and what to read:
+
+* ``qemu-aarch64`` registered with the F flag, and ``PYTHON_IMAGE`` an index of linux/amd64
+  and linux/arm64 (Stageline keys each platform's stages on that platform's entry). With
+  ``build-node`` on ``FROM --platform=$BUILDPLATFORM``, ``NODE_IMAGE`` may stay amd64 only.
+* ``assets`` is ``FROM scratch``: built per platform (files only, cheap). To share it as
+  well, it takes ``FROM --platform=$BUILDPLATFORM scratch``; ``stageline plan --json`` says
+  which (each stage's ``platforms`` and ``shared``).
+* Build with ``STAGELINE_PLATFORMS=linux/amd64,linux/arm64`` (or the template's opt-in)
+  and ``--push`` on the containerd store; then read ``:<sha>`` as an index (as
+  ``platform_images`` here), run its arm64 entry by digest with ``--platform linux/arm64``
+  (``uname -m`` is ``aarch64``; ``/healthz`` answers), and check webpack ran once: the
+  ``build-node`` tag is one image (not an index) and ``assets``' two platform images hold
+  the same bundle layer.
+* The no-change pipeline on an empty runner (``EmptyRunner`` with the containerd store,
+  purged) reuses every stage of both platforms: ``AccessLogMark`` shows no layer download
+  and no upload, and every tag's digest is unchanged (as in the no-change test here).
+* Per-platform jobs through gitlab-ci-local: ``stageline build --push --platform P`` per
+  job, then ``stageline merge``; the per-platform tags ``<tag>--linux.amd64`` and
+  ``<tag>--linux.arm64`` survive, and ``:<sha>`` lists their digests.
 """
 
 from __future__ import annotations
