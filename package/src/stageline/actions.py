@@ -20,17 +20,17 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from stageline import registry
 from stageline.build_secrets import chosen_secrets
 from stageline.builders import Builder, StageBuild
-from stageline.builders.choice import BuilderChoice, make_builder
+from stageline.builders.choice import BuilderChoice, make_builder, multi_platform_refusal
 from stageline.cache import CacheChoice, choose_cache
 from stageline.console import Output, human_size, print_summary
 from stageline.content_key import KEY_LABEL
 from stageline.context import BuildContext, make_context
 from stageline.dockerfile import read_dockerfile
-from stageline.dockerfile.platforms import PLATFORM_ARG_NAMES
-from stageline.engine import api_error_text, connect, connected
-from stageline.errors import PlanError, StagelineError
+from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES, BuildPlatforms
+from stageline.engine import api_error_text, connect, connected, engine_platform
+from stageline.errors import BuilderUnavailableError, PlanError, StagelineError
 from stageline.image_ref import parse_image_ref, registry_of, split_image_ref
-from stageline.plan import Plan, Request, make_plan, read_tags
+from stageline.plan import Plan, Request, StagePlan, make_plan, read_tags
 from stageline.registry import PullOutcome, PushOutcome
 from stageline.registry_errors import first_line
 from stageline.report import BuildReport, StageResult, update_json_report
@@ -47,10 +47,22 @@ from stageline.settings import Settings
 
 
 def load_plan(settings: Settings, request: Request | None = None) -> Plan:
-    """Return the plan for ``request``, from the project's Dockerfile and secret files."""
+    """Return the plan for ``request``, from the project's Dockerfile and secret files,
+    for the engine's platform where neither ``--platform`` nor the settings name one.
+    """
     request = request or Request()
     dockerfile = read_dockerfile(settings.dockerfile_path)
-    return make_plan(settings, dockerfile, request, existing_secret_files(settings, request))
+    files = existing_secret_files(settings, request)
+    return make_plan(settings, dockerfile, request, files, engine_platforms(settings))
+
+
+def engine_platforms(settings: Settings) -> BuildPlatforms:
+    """Return the engine's platform as the build platform (linux/amd64 if none answers)."""
+    try:
+        with connected(settings.environ) as client:
+            return BuildPlatforms(engine_platform(client))
+    except StagelineError:
+        return DEFAULT_PLATFORMS
 
 
 def existing_secret_files(settings: Settings, request: Request) -> frozenset[Path]:
@@ -93,6 +105,8 @@ def plan_document(
         "ref": plan.ref,
         "default_branch": plan.default_branch,
         "target": plan.target,
+        "platforms": list(plan.platforms),
+        "build_platform": plan.build_platform,
         "builder": {"name": choice.name, "reason": choice.reason},
         "cache": {"backend": cache.backend, "reason": cache.reason},
         "stages": [
@@ -101,6 +115,8 @@ def plan_document(
                 "parents": list(stage.parents),
                 "tags": list(stage.tags),
                 "cache_from": list(stage.cache_from),
+                "platforms": list(stage.platforms),
+                "shared": plan.shared(stage),
             }
             for stage in plan.stages
         ],
@@ -126,10 +142,12 @@ def show_plan(
         f"plan for {plan.image} on {plan.ref} ({branch}); builder: {choice.name} ({choice.reason})"
     )
     output.line(f"target:      {plan.target}")
+    output.line(f"platforms:   {', '.join(plan.platforms)} (builds on {plan.build_platform})")
     output.line(f"cache:       {cache.backend} ({cache.reason})")
     for stage in plan.stages:
         output.line(f"stage {stage.name}")
         output.line(f"  parents:     {', '.join(stage.parents) or 'none (a base image)'}")
+        output.line(f"  platforms:   {stage_platforms_text(plan, stage)}")
         output.line(f"  tags:        {', '.join(stage.tags)}")
         reads = stage.cache_from
         output.line(f"  cache from:  {', '.join(reads) if reads else 'none (--no-cache)'}")
@@ -147,6 +165,14 @@ def show_plan(
     output.line(f"push writes: {', '.join(plan.pushes)}")
     if settings.registry_user:
         output.line(f"registry:    {settings.registry} as {settings.registry_user}")
+
+
+def stage_platforms_text(plan: Plan, stage: StagePlan) -> str:
+    """Return which platforms ``stage`` is built for, and whether every target shares it."""
+    shown = ", ".join(stage.platforms)
+    if plan.shared(stage):
+        return f"{shown} (built once, shared by {', '.join(plan.platforms)})"
+    return shown
 
 
 @contextmanager
@@ -213,7 +239,8 @@ def pulled_by_stage(
     settings: Settings, plan: Plan, outcomes: list[PullOutcome]
 ) -> dict[str, dict[str, object]]:
     """Return each planned stage's downloaded bytes: its own and its default tag's pulls."""
-    owner = {ref: s.name for s in plan.stages for ref in read_tags(settings, s.name)}
+    suffix = plan.tag_suffix
+    owner = {ref: s.name for s in plan.stages for ref in read_tags(settings, s.name, suffix)}
     pulled = {stage.name: 0 for stage in plan.stages}
     for outcome in outcomes:
         if outcome.ref in owner:
@@ -309,11 +336,12 @@ def build_each(
     results = []
     for stage in plan.stages:
         if reuse.reused(stage.name):
-            results.append(reused_result(stage.name, list(stage.tags), reuse))
-            continue
-        result = built[stage.name]
-        result.key = reuse.keys.get(stage.name)
-        results.append(result.settle())
+            result = reused_result(stage.name, list(stage.tags), reuse)
+        else:
+            result = built[stage.name].settle()
+            result.key = reuse.keys.get(stage.name)
+        result.platforms = list(stage.platforms)
+        results.append(result)
     return results
 
 
@@ -326,7 +354,11 @@ def build_stages(
     BuildKit pushes the stages it builds itself, straight from its build.
     """
     with logged_in(settings, output) as client:
-        cache = choose_cache(choice.name, engine_info(client))
+        info = engine_info(client)
+        refusal = multi_platform_refusal(plan, info)
+        if refusal is not None:
+            raise BuilderUnavailableError(refusal)
+        cache = choose_cache(choice.name, info)
         output.header(f"cache: {cache.backend} ({cache.reason})")
         if cache.backend == "none" and plan.pulls:
             output.warn(f"building without cache sources: {cache.reason}.")
@@ -378,7 +410,8 @@ def write_key_tags(registries: Registries, plan: Plan, reuse: Reuse, output: Out
         key = reuse.keys.get(stage.name)
         found = reuse.found.get(stage.name) or registry_image(registries, stage.tags[0])
         if key is not None and found is not None:
-            write_tags(registries, found, [f"{plan.image}:{key_tag(stage.name, key)}"], output)
+            tag = key_tag(stage.name, key) + plan.tag_suffix
+            write_tags(registries, found, [f"{plan.image}:{tag}"], output)
 
 
 def push_built(

@@ -19,16 +19,18 @@ from stageline.version import installed_version
 
 # Each command's options beyond the stage selection (--stage, --target, --build-arg).
 COMMAND_OPTIONS = {
-    "plan": ("secret", "no_cache", "builder", "json"),
-    "pull": ("no_cache", "builder", "report"),
-    "build": ("secret", "no_cache", "push", "report", "metrics", "builder"),
-    "push": ("report",),
+    "plan": ("platform", "secret", "no_cache", "builder", "json"),
+    "pull": ("platform", "no_cache", "builder", "report"),
+    "build": ("platform", "secret", "no_cache", "push", "report", "metrics", "builder"),
+    "push": ("platform", "report"),
+    "merge": (),
 }
 COMMAND_HELP = {
     "plan": commands.plan.__doc__,
     "pull": commands.pull.__doc__,
     "build": commands.build.__doc__,
     "push": commands.push.__doc__,
+    "merge": commands.merge.__doc__,
     "dev": commands.dev.__doc__,
     "release": commands.release.__doc__,
 }
@@ -38,7 +40,7 @@ def add_option(parser: argparse.ArgumentParser, command: str, name: str) -> None
     """Add the option ``name`` (a field of Options, or ``json``) to ``parser``."""
     flag = "--" + name.replace("_", "-")
     text = HELP.get(f"{command}.{name}", HELP.get(name, ""))
-    if name in ("build_arg", "secret"):
+    if name in ("build_arg", "secret", "platform"):
         parser.add_argument(flag, action="append", default=[], metavar="VALUE", help=text)
     elif name in ("no_cache", "push", "json"):
         parser.add_argument(flag, action="store_true", help=text)
@@ -89,6 +91,7 @@ def options_from(arguments: argparse.Namespace) -> commands.Options:
         target=values.get("target"),
         build_args=tuple(values.get("build_arg") or ()),
         secrets=tuple(values.get("secret") or ()),
+        platforms=tuple(values.get("platform") or ()),
         no_cache=bool(values.get("no_cache")),
         push=bool(values.get("push")),
         builder=values.get("builder"),
@@ -117,7 +120,9 @@ def command_for(arguments: argparse.Namespace) -> Callable[[], None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code (1 on a foreseeable error)."""
     arguments = make_parser().parse_args(argv)
-    pushes = arguments.command in ("push", "release") or bool(getattr(arguments, "push", False))
+    pushes = arguments.command in ("push", "release", "merge") or bool(
+        getattr(arguments, "push", False)
+    )
     interrupted = PUSHED_TAGS_WHOLE if pushes else NOTHING_PUSHED
     if arguments.command in DEPLOY_COMMANDS:
         interrupted = DEPLOY_INTERRUPTED

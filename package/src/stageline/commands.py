@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from stageline import actions, local_dev
+from stageline import merge as merges
 from stageline import prune as prune_registry
 from stageline import release as releases
 from stageline.build_args import parse_build_arg
@@ -26,7 +27,7 @@ from stageline.deploy import rollback as rollback_image
 from stageline.errors import SettingsError
 from stageline.plan import Plan, Request
 from stageline.report import record_step_seconds, write_json_report, write_metrics
-from stageline.settings import Settings
+from stageline.settings import Settings, platform_names
 from stageline.settings_loader import load_settings
 
 
@@ -39,6 +40,7 @@ class Options:
     target: str | None = None
     build_args: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()  # --platform, as given (each may list several)
     no_cache: bool = False
     push: bool = False
     builder: str | None = None
@@ -55,8 +57,18 @@ def load(options: Options) -> tuple[Settings, Plan]:
         build_args=tuple(parse_build_arg(text) for text in options.build_args),
         secrets=options.secrets,
         no_cache=options.no_cache,
+        platforms=platform_option(options.platforms),
     )
     return settings, actions.load_plan(settings, request)
+
+
+def platform_option(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the platforms ``--platform`` names (each value may list several), or ()."""
+    texts = [text for value in values for text in value.split(",") if text.strip()]
+    if not values:
+        return ()
+    shown = ",".join(values)
+    return platform_names(texts, f"--platform {shown!r}", "--platform linux/amd64,linux/arm64")
 
 
 def builder_for(options: Options, settings: Settings, plan: Plan) -> BuilderChoice:
@@ -111,6 +123,12 @@ def push(options: Options) -> None:
     settings, build_plan = load(options)
     actions.push_stages(settings, build_plan, Output(), options.report)
     note_seconds(options, build_plan, "push", started)
+
+
+def merge(options: Options) -> None:
+    """Write each multi-platform tag as an image index of the per-platform jobs' images."""
+    settings, build_plan = load(options)
+    merges.merge(settings, build_plan, Output())
 
 
 def dev(root: Path, down: bool = False) -> None:

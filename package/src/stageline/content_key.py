@@ -6,8 +6,11 @@ A stage's key covers
   text after ARG expansion is determined) and the Dockerfile's parser directives;
 * the build-context files its ``COPY``/``ADD`` and ``RUN --mount=type=bind`` read, as the
   engine receives them (after ``.dockerignore``, owner, mode and mtime normalised);
-* its base image's digest, resolved in the registry (never the tag's name), or the key of
-  the stage it builds on;
+* the platforms it is built for (:mod:`stageline.stage_platforms`): the target
+  platforms, or the one build platform a ``FROM --platform=$BUILDPLATFORM`` stage is
+  built on once for all of them (so that stage's key does not depend on the targets);
+* its base image's digest for each platform it builds on, read from the base image's
+  index in the registry (never the tag's name), or the key of the stage it builds on;
 * the keys of the stages it copies or mounts from.
 
 Equal keys mean the same build; a stage image in the registry that carries the key (the
@@ -23,14 +26,15 @@ import hashlib
 import json
 import tarfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stageline.dockerfile import StageGraph, StageNode
 from stageline.dockerfile.stages import flag_values
 from stageline.dockerfile.syntax import Instruction
+from stageline.stage_platforms import StagePlatforms
 
 KEY_LABEL = "io.stageline.content-key"
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: platforms, and the base image's digest per platform
 REMOTE_PREFIXES = ("http://", "https://", "git@", "git://")
 
 
@@ -40,7 +44,15 @@ class KeyInputs:
 
     files: Mapping[str, str]  # context path -> digest of its entry
     build_args: Mapping[str, str]
-    base_digests: Mapping[str, str | None]  # base image as resolved in FROM -> digest
+    # (base image as resolved in FROM, platform) -> that platform's image digest
+    base_digests: Mapping[tuple[str, str], str | None]
+    # stage -> its platforms; a stage not named: the graph's target platform
+    platforms: Mapping[str, StagePlatforms] = field(default_factory=dict)
+
+    def on(self, node: StageNode, graph: StageGraph) -> StagePlatforms:
+        """Return the platforms ``node`` is built for."""
+        default = StagePlatforms((str(graph.platforms.target_platform),))
+        return self.platforms.get(node.name, default)
 
 
 def context_files(tar: tarfile.TarFile) -> dict[str, str]:
@@ -136,15 +148,27 @@ def copies_images(node: StageNode) -> bool:
     )
 
 
+def base_of(
+    node: StageNode, on: StagePlatforms, inputs: KeyInputs, parents: Mapping[str, str | None]
+) -> object | None:
+    """Return what ``node`` builds on: its parent stage's key, or its base image's digest
+    for each platform it builds on; None where one is not known.
+    """
+    if node.base_image is None:
+        return parents.get(node.parents[0])
+    digests = [
+        [platform, inputs.base_digests.get((node.base_image, platform))]
+        for platform in on.base_platforms
+    ]
+    return None if any(digest is None for _, digest in digests) else digests
+
+
 def stage_key(
     node: StageNode, graph: StageGraph, inputs: KeyInputs, parents: Mapping[str, str | None]
 ) -> str | None:
     """Return the key of ``node``, or None when its result cannot be pinned down."""
-    base = (
-        parents.get(node.parents[0])
-        if node.base_image is None
-        else (inputs.base_digests.get(node.base_image))
-    )
+    on = inputs.on(node, graph)
+    base = base_of(node, on, inputs, parents)
     files = files_digest(node, inputs.files)
     parent_keys = {name: parents.get(name) for name in node.parents}
     if base is None or files is None or None in parent_keys.values() or copies_images(node):
@@ -154,6 +178,7 @@ def stage_key(
         "directives": sorted(graph.dockerfile.parsed.directives.items()),
         "instructions": [instruction.original for instruction in node.stage.instructions],
         "args": sorted(stage_args(node, graph, inputs.build_args).items()),
+        "platforms": list(on.platforms),
         "base": base,
         "parents": sorted(parent_keys.items()),
         "files": files,

@@ -21,6 +21,7 @@ from docker.constants import DEFAULT_DOCKER_API_VERSION, MINIMUM_DOCKER_API_VERS
 from docker.errors import APIError, DockerException
 from docker.utils import kwargs_from_env
 
+from stageline.dockerfile.platforms import DEFAULT_PLATFORM, Platform
 from stageline.errors import DaemonError
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
@@ -103,3 +104,17 @@ def api_error_text(exc: APIError) -> str:
     if isinstance(explanation, bytes):
         explanation = explanation.decode("utf-8", "replace")
     return str(explanation or exc).strip()
+
+
+def engine_platform(client: APIClient) -> Platform:
+    """Return the engine's own platform: the ``Os`` and ``Arch`` of its ``/version``.
+
+    BuildKit on that engine runs there: it is the build platform, and the target
+    platform when none is named.
+    """
+    try:
+        version = client.version()
+    except (DockerException, requests.exceptions.RequestException, OSError):
+        return DEFAULT_PLATFORM
+    os_name, arch = str(version.get("Os") or ""), str(version.get("Arch") or "")
+    return Platform(os_name.lower(), arch.lower()) if os_name and arch else DEFAULT_PLATFORM

@@ -20,6 +20,10 @@ HELP = {
         "The stage the image is (default: STAGELINE_TARGET, [tool.stageline] targets or "
         "target, else the last stage)."
     ),
+    "platform": (
+        "A target platform, os/arch[/variant]; comma-separated or repeatable (default: "
+        "STAGELINE_PLATFORMS, [tool.stageline] platforms, else the engine's own)."
+    ),
     "build_arg": "NAME=VALUE for an ARG the Dockerfile declares; repeatable.",
     "builder": "auto (default), classic or buildkit; overrides STAGELINE_BUILDER.",
     "secret": "A build secret: NAME (that variable), id=ID,env=VAR or id=ID,src=FILE; repeatable.",

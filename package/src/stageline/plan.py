@@ -19,26 +19,44 @@ Tag policy
   ``IMAGE:<target>-<short-sha>``. Release tags (``latest``, the git tag) are written
   only by ``stageline release``, by copying the tested commit's tag.
 
+* A per-platform job (``--platform P``, one of several configured platforms) puts
+  ``--<os>.<arch>`` after every tag it reads or writes (:func:`platform_suffix`), so the
+  jobs of one pipeline never write the same tag; ``stageline merge`` writes the
+  unsuffixed tags as indexes.
+
 Stage names with ``--`` are refused when planned, so ``<stage>--<ref>`` is never
 ambiguous.
+
+Platforms
+---------
+The target platforms are ``--platform``, else the settings', else the engine's own;
+the stage graph is resolved for each, and :mod:`stageline.stage_platforms` says which
+platforms each stage is built for.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from stageline.build_args import BuildArg, choose_build_args, offered_build_args
 from stageline.build_secrets import BuildSecret, chosen_secrets
 from stageline.dockerfile import Dockerfile, StageGraph, stage_graph
 from stageline.dockerfile.graph import platform_arg_features
-from stageline.dockerfile.platforms import DEFAULT_PLATFORMS, PLATFORM_ARG_NAMES, BuildPlatforms
+from stageline.dockerfile.platforms import (
+    DEFAULT_PLATFORMS,
+    PLATFORM_ARG_NAMES,
+    BuildPlatforms,
+    Platform,
+    parse_platform,
+)
 from stageline.dockerfile.rewrite import engine_dockerfile
 from stageline.dockerfile.stages import BuildkitFeature
 from stageline.errors import DockerfileError, PlanError
 from stageline.settings import Settings
+from stageline.stage_platforms import stage_platforms
 
 MAX_TAG_LENGTH = 128
 REF_SEPARATOR = "--"
@@ -53,6 +71,8 @@ class StagePlan:
     tags: tuple[str, ...]
     cache_from: tuple[str, ...]
     labels: tuple[tuple[str, str], ...] = ()  # set at build time: the content key
+    platforms: tuple[str, ...] = ("linux/amd64",)  # what it is built for (stage_platforms)
+    base_platform: str | None = None  # FROM --platform's one platform for every target
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,18 @@ class Plan:
     unset_secrets: tuple[BuildSecret, ...]  # chosen, not set: the build goes without
     graph: StageGraph | None = field(default=None, compare=False, repr=False)
     targets: tuple[str, ...] = ()  # every target, the first being ``target``
+    platforms: tuple[str, ...] = ("linux/amd64",)  # the target platforms
+    build_platform: str = "linux/amd64"  # the engine's, where BuildKit runs
+    tag_suffix: str = ""  # a per-platform job's platform on every tag (job_suffix)
+
+    @property
+    def multi_platform(self) -> bool:
+        """Return whether some stage is built for more than one platform."""
+        return any(len(stage.platforms) > 1 for stage in self.stages)
+
+    def shared(self, stage: StagePlan) -> bool:
+        """Return whether ``stage`` is built once on one platform for every target one."""
+        return stage.platforms != self.platforms
 
     @property
     def build_arg_values(self) -> dict[str, str]:
@@ -100,12 +132,37 @@ class Plan:
         raise PlanError(f"stage {name!r} is not in this plan.")
 
 
-def cache_tag(stage: str, ref_slug: str, default_branch: bool) -> str:
-    """Return the tag (without image) under which ``ref`` caches ``stage``."""
+def cache_tag(stage: str, ref_slug: str, default_branch: bool, suffix: str = "") -> str:
+    """Return the tag (without image) under which ``ref`` caches ``stage``; ``suffix`` is a
+    per-platform job's platform (:func:`platform_suffix`).
+    """
     if default_branch:
-        return stage
-    room = MAX_TAG_LENGTH - len(stage) - len(REF_SEPARATOR)
-    return f"{stage}{REF_SEPARATOR}{ref_slug[:room].rstrip('-')}"
+        return f"{stage}{suffix}"
+    room = MAX_TAG_LENGTH - len(stage) - len(REF_SEPARATOR) - len(suffix)
+    return f"{stage}{REF_SEPARATOR}{ref_slug[:room].rstrip('-')}{suffix}"
+
+
+def platform_suffix(platform: str) -> str:
+    """Return the tag suffix of one platform's images in a per-platform job: ``--linux.arm64``.
+
+    A ref slug never holds a ``.``, and no OS is called ``key``, so the suffix is told apart
+    from a ref and from a key tag.
+    """
+    return REF_SEPARATOR + platform.replace("/", ".")
+
+
+def job_suffix(request: Request, settings: Settings) -> str:
+    """Return the platform suffix of a per-platform job's tags, or "" for any other build.
+
+    A per-platform job builds one of several configured platforms (``--platform
+    linux/arm64`` where the settings name linux/amd64 and linux/arm64); ``stageline
+    merge`` then writes the multi-platform tags.
+    """
+    chosen = request.platforms
+    several = len(settings.platforms) > 1
+    if len(chosen) == 1 and several and chosen[0] in settings.platforms:
+        return platform_suffix(chosen[0])
+    return ""
 
 
 def tag_safe(text: str) -> str:
@@ -143,24 +200,27 @@ class TagClaims:
         return f"{self.image}:{tag}"
 
 
-def commit_tag(settings: Settings, target: str, targets: tuple[str, ...]) -> str | None:
+def commit_tag(
+    settings: Settings, target: str, targets: tuple[str, ...], suffix: str = ""
+) -> str | None:
     """Return the commit's tag of ``target``: ``<short-sha>`` for the first, else
-    ``<target>-<short-sha>``; None without a short SHA or for a stage that is no target.
+    ``<target>-<short-sha>`` (then a per-platform job's ``suffix``); None without a short
+    SHA or for a stage that is no target.
     """
     if not settings.short_sha or target not in targets:
         return None
     if target == targets[0]:
-        return settings.short_sha
-    return f"{target}-{settings.short_sha}"[:MAX_TAG_LENGTH]
+        return f"{settings.short_sha}{suffix}"
+    return f"{target}-{settings.short_sha}"[: MAX_TAG_LENGTH - len(suffix)] + suffix
 
 
-def read_tags(settings: Settings, name: str) -> list[str]:
+def read_tags(settings: Settings, name: str, suffix: str = "") -> list[str]:
     """Return the tags of the image a build of ``name`` may read, strongest first."""
     repository = settings.image
-    own = f"{repository}:{cache_tag(name, settings.ref_slug, settings.is_default_branch)}"
+    own = cache_tag(name, settings.ref_slug, settings.is_default_branch, suffix)
     if settings.is_default_branch:
-        return [own]
-    return [own, f"{repository}:{cache_tag(name, settings.ref_slug, True)}"]
+        return [f"{repository}:{own}"]
+    return [f"{repository}:{own}", f"{repository}:{cache_tag(name, '', True, suffix)}"]
 
 
 def stage_plans(
@@ -169,18 +229,21 @@ def stage_plans(
     chosen: list[str],
     targets: tuple[str, ...],
     no_cache: bool,
+    suffix: str = "",
 ) -> list[StagePlan]:
-    """Return the tags and cache sources of each chosen stage."""
+    """Return the tags and cache sources of each chosen stage (a per-platform job's
+    ``suffix`` on each).
+    """
     claims = TagClaims(settings.image)
     plans = []
     for name in chosen:
         check_taggable(name)
-        tag = cache_tag(name, settings.ref_slug, settings.is_default_branch)
+        tag = cache_tag(name, settings.ref_slug, settings.is_default_branch, suffix)
         tags = [claims.claim(tag, f"the {name} cache")]
-        if (commit := commit_tag(settings, name, targets)) is not None:
+        if (commit := commit_tag(settings, name, targets, suffix)) is not None:
             tags.append(claims.claim(commit, f"the commit's {name} image"))
         lineage = graph.ancestors(name)
-        sources = [ref for stage in lineage for ref in read_tags(settings, stage)]
+        sources = [ref for stage in lineage for ref in read_tags(settings, stage, suffix)]
         plans.append(
             StagePlan(
                 name=name,
@@ -201,6 +264,7 @@ class Request:
     build_args: tuple[tuple[str, str], ...] = ()
     secrets: tuple[str, ...] = ()
     no_cache: bool = False
+    platforms: tuple[str, ...] = ()  # --platform (none: the settings', else the engine's)
 
 
 def secret_is_set(secret: BuildSecret, settings: Settings, files: Collection[Path]) -> bool:
@@ -232,6 +296,26 @@ def global_build_args(dockerfile: Dockerfile, offered: list[BuildArg]) -> dict[s
     return {arg.name: arg.value for arg in offered if arg.name in names}
 
 
+def target_platforms(
+    request: Request, settings: Settings, platforms: BuildPlatforms
+) -> tuple[str, ...]:
+    """Return the platforms to build for: ``--platform``, the settings', else the engine's."""
+    return request.platforms or settings.platforms or (str(platforms.target_platform),)
+
+
+def platform_graphs(
+    dockerfile: Dockerfile,
+    build_args: dict[str, str],
+    build: Platform,
+    targets: tuple[str, ...],
+) -> dict[str, StageGraph]:
+    """Return the stage graph BuildKit resolves for each target platform, in order."""
+    return {
+        target: stage_graph(dockerfile, build_args, BuildPlatforms(build, parse_platform(target)))
+        for target in targets
+    }
+
+
 def make_plan(
     settings: Settings,
     dockerfile: Dockerfile,
@@ -243,16 +327,23 @@ def make_plan(
 
     ``secret_files`` are the files of file secrets that exist here: the caller looks
     (:func:`stageline.actions.load_plan`), so that planning reads nothing. ``platforms``
-    gives BuildKit's automatic platform args their values (default: linux/amd64).
+    gives the build platform (the engine's) and the target platform where neither
+    ``--platform`` nor the settings name any (default: linux/amd64).
     """
     request = request or Request()
     offered = offered_build_args(settings, request.build_args)
+    wanted = target_platforms(request, settings, platforms)
     try:
-        graph = stage_graph(dockerfile, global_build_args(dockerfile, offered), platforms)
+        graphs = platform_graphs(
+            dockerfile, global_build_args(dockerfile, offered), platforms.build, wanted
+        )
+        graph = graphs[wanted[0]]
         targets = chosen_targets(graph, request, settings)
         chosen = graph.ancestors(request.stage) if request.stage else planned(graph, targets)
     except DockerfileError as exc:
         raise PlanError(f"{settings.dockerfile.name} {exc}") from None
+    on = stage_platforms(graphs, chosen)
+    suffix = job_suffix(request, settings)
     build_args = choose_build_args(dockerfile, set(chosen), offered)
     features = dockerfile.buildkit_features(set(chosen)) + platform_arg_features(
         graph, {arg.name: arg.value for arg in build_args}, set(chosen)
@@ -264,7 +355,12 @@ def make_plan(
         default_branch=settings.is_default_branch,
         no_cache=request.no_cache,
         target=targets[0],
-        stages=tuple(stage_plans(settings, graph, chosen, targets, request.no_cache)),
+        stages=tuple(
+            replace(
+                plan, platforms=on[plan.name].platforms, base_platform=on[plan.name].base_platform
+            )
+            for plan in stage_plans(settings, graph, chosen, targets, request.no_cache, suffix)
+        ),
         build_args=tuple(build_args),
         dockerfile_text=engine_dockerfile(graph, set(chosen)),
         buildkit_features=tuple(features),
@@ -272,4 +368,7 @@ def make_plan(
         unset_secrets=tuple(s for s in secrets if not secret_is_set(s, settings, secret_files)),
         graph=graph,
         targets=targets,
+        platforms=wanted,
+        build_platform=str(platforms.build),
+        tag_suffix=suffix,
     )

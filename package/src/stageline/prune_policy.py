@@ -16,6 +16,10 @@ The tags, by kind (``IMAGE:`` left out)
   (GitLab's cleanup-policy semantics); an image without a creation date is kept.
 * Anything else (``latest``, release tags, other stages' tags): kept.
 
+A per-platform job's tag is one of these with its platform after it
+(``<stage>--<ref-slug>--linux.arm64``, :func:`stageline.plan.platform_suffix`): it is
+judged as the tag without it, and its commit tags count per platform.
+
 Deleting by digest
 ------------------
 The registry API deletes a manifest by digest, which removes every tag on it. So a
@@ -38,6 +42,8 @@ from stageline.reuse import KEY_TAG_PREFIX
 from stageline.settings import PruneRetention, ref_slug
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+# A per-platform job's suffix after the last ``--``: ``linux.arm64``, ``linux.arm.v7``.
+PLATFORM_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+(?:\.[a-z0-9_]+)?$")
 TARGET_SHA_RE = re.compile(r"^(?P<target>.+)-(?P<sha>[0-9a-f]{7,40})$")
 
 
@@ -58,6 +64,7 @@ class TagKind:
     kind: Kind
     stage: str = ""
     slug: str = ""
+    platform: str = ""  # a per-platform job's suffix (``--linux.arm64``), else ""
 
 
 @dataclass(frozen=True)
@@ -135,8 +142,26 @@ class PrunePlan:
         return tuple(v for v in self.verdicts if v.goes)
 
 
+def split_platform(tag: str) -> tuple[str, str]:
+    """Return ``tag`` without a per-platform job's suffix, and that suffix ("" if none).
+
+    A ref slug never holds a ``.``, and a key tag's last part starts with ``key.``.
+    """
+    head, separator, last = tag.rpartition(REF_SEPARATOR)
+    if separator and head and PLATFORM_RE.match(last) and not last.startswith(KEY_TAG_PREFIX):
+        return head, separator + last
+    return tag, ""
+
+
 def classify(tag: str, stages: Iterable[str]) -> TagKind:
     """Return what ``tag`` is, knowing the Dockerfile's stage names."""
+    base, platform = split_platform(tag)
+    kind = classify_base(base, stages)
+    return TagKind(kind.kind, kind.stage, kind.slug, platform) if platform else kind
+
+
+def classify_base(tag: str, stages: Iterable[str]) -> TagKind:
+    """Return what ``tag`` (without a platform suffix) is, knowing the stage names."""
     names = set(stages)
     if tag in names:
         return TagKind(Kind.DEFAULT, tag)
@@ -186,7 +211,7 @@ def newest_commits(
         if kind.kind is Kind.COMMIT:
             created = holdings.manifests[holdings.tags[tag]].created
             entry = (created is None, created or datetime.min.replace(tzinfo=UTC), tag)
-            by_target.setdefault(kind.stage, []).append(entry)
+            by_target.setdefault(kind.stage + kind.platform, []).append(entry)
     newest: set[str] = set()
     for entries in by_target.values():
         entries.sort(reverse=True)
@@ -233,11 +258,12 @@ def tag_verdict(
 ) -> Verdict:
     """Return whether ``tag`` goes by the policy alone (before digests are shared out)."""
     reason: str | None = None
-    if kind.kind is Kind.BRANCH and tag not in live_branch_tags([kind.stage], context.refs):
+    base = split_platform(tag)[0]
+    if kind.kind is Kind.BRANCH and base not in live_branch_tags([kind.stage], context.refs):
         reason = f"no branch or tag {kind.slug} exists"
     elif kind.kind is Kind.KEY and days is not None and days >= context.retention.key_keep_days:
         reason = f"key image {days:.0f} days old"
-    elif kind.kind is Kind.COMMIT and tag not in release_tags(context.refs):
+    elif kind.kind is Kind.COMMIT and base not in release_tags(context.refs):
         reason = commit_verdict(days, newest, context.retention)
     if reason is None:
         return Verdict(tag, digest, kind.kind, False, keep_reason(kind, days, newest, context))

@@ -32,6 +32,7 @@ class StageResult:
     reused_from: str | None = None  # the registry image a reused stage is
     pulled_bytes: int = 0  # layers pull-stages downloaded for it (pull-stages --report)
     pushed_bytes: int = 0  # layers push-stages uploaded for it (push-stages --report)
+    platforms: list[str] = field(default_factory=list)  # what it was built for (or reused as)
 
     @property
     def fully_cached(self) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 from docker.auth import load_config
 from docker.errors import DockerException
@@ -25,6 +24,7 @@ from stageline.content_key import KEY_LABEL, KeyInputs, context_files, stage_key
 from stageline.context import BuildContext
 from stageline.dockerfile import StageGraph
 from stageline.errors import PlanError, RegistryError
+from stageline.image_index import entry_for, platform_entries
 from stageline.image_ref import (
     DOCKER_HUB,
     DOCKER_HUB_API,
@@ -36,9 +36,9 @@ from stageline.image_ref import (
 from stageline.plan import REF_SEPARATOR, Plan, cache_tag
 from stageline.registry_api import Manifest, RegistryAPI
 from stageline.settings import Settings
+from stageline.stage_platforms import StagePlatforms
 
 KEY_TAG_PREFIX = "key."
-INDEX_PLATFORM = MappingProxyType({"os": "linux", "architecture": "amd64"})
 
 
 @dataclass(frozen=True)
@@ -103,42 +103,80 @@ class Registries:
         return self.clients[host]
 
 
+def stage_platforms_of(plan: Plan) -> dict[str, StagePlatforms]:
+    """Return the platforms each planned stage is built for, as content keys take them."""
+    return {s.name: StagePlatforms(s.platforms, s.base_platform) for s in plan.stages}
+
+
 def base_digests(
-    registries: Registries, graph: StageGraph, names: Iterable[str], output: Output
-) -> dict[str, str | None]:
-    """Return the digest of each base image the stages build on, None where unresolved."""
-    digests: dict[str, str | None] = {}
-    for name in names:
-        base = graph.node(name).base_image
-        if base is None or base in digests:
+    registries: Registries, plan: Plan, graph: StageGraph, output: Output
+) -> dict[tuple[str, str], str | None]:
+    """Return the digest of each base image the stages build on, for each platform they
+    build on it (from the base image's index), None where unresolved.
+    """
+    digests: dict[tuple[str, str], str | None] = {}
+    manifests: dict[str, Manifest | None] = {}
+    for stage in plan.stages:
+        base = graph.node(stage.name).base_image
+        if base is None:
             continue
-        if base == "scratch":
-            digests[base] = "scratch"
-            continue
-        ref = parse_image_ref(base)
-        try:
-            digests[base] = registries.api(ref.api_host).head_manifest(
-                ref.repository, ref.reference
-            )
-        except RegistryError as exc:
-            output.warn(f"cannot resolve base image {base} ({exc}); stage {name} will be built.")
-            digests[base] = None
+        for platform in StagePlatforms(stage.platforms, stage.base_platform).base_platforms:
+            if (base, platform) not in digests:
+                digest = base_digest(registries, base, platform, manifests, output)
+                digests[base, platform] = digest
+                if digest is None:
+                    output.warn(f"stage {stage.name} will be built: its base is not resolved.")
     return digests
 
 
-def platform_manifest(api: RegistryAPI, repository: str, manifest: Manifest) -> Manifest | None:
-    """Return the image manifest ``manifest`` stands for: itself, or an index's amd64 one.
+def base_digest(
+    registries: Registries,
+    base: str,
+    platform: str,
+    manifests: dict[str, Manifest | None],
+    output: Output,
+) -> str | None:
+    """Return the digest of ``base``'s image for ``platform`` (the index's entry), or None.
 
-    An index without linux/amd64 gives its first platform's image; one without platforms
-    (or whose entry is itself an index) gives None.
+    ``manifests`` keeps each base image's manifest, read once per run.
+    """
+    if base == "scratch":
+        return "scratch"
+    ref = parse_image_ref(base)
+    if base not in manifests:
+        try:
+            manifests[base] = registries.api(ref.api_host).get_manifest(
+                ref.repository, ref.reference
+            )
+        except RegistryError as exc:
+            output.warn(f"cannot resolve base image {base} ({exc}).")
+            manifests[base] = None
+    manifest = manifests[base]
+    if manifest is None or not manifest.is_index:
+        return manifest.digest if manifest else None
+    digest = entry_for(manifest.document, platform)
+    if digest is None:
+        output.warn(f"base image {base} has no {platform} image.")
+    return digest
+
+
+def platform_manifest(
+    api: RegistryAPI, repository: str, manifest: Manifest, platform: str | None = None
+) -> Manifest | None:
+    """Return the image manifest ``manifest`` stands for: itself, or an index's entry for
+    ``platform`` (None: its first platform's). None when the index has no such entry, or
+    the entry is itself an index.
     """
     if not manifest.is_index:
         return manifest
-    entries = [m for m in manifest.document.get("manifests", []) if m.get("platform", {}).get("os")]
-    chosen = [m for m in entries if m["platform"].items() >= INDEX_PLATFORM.items()]
-    if not (chosen or entries):
+    if platform is None:
+        entries = platform_entries(manifest.document)
+        digest = entries[0][1] if entries else None
+    else:
+        digest = entry_for(manifest.document, platform)
+    if digest is None:
         return None
-    inner = api.get_manifest(repository, (chosen or entries)[0]["digest"])
+    inner = api.get_manifest(repository, digest)
     return inner if inner and not inner.is_index else None
 
 
@@ -152,9 +190,13 @@ def config_key(api: RegistryAPI, repository: str, image: Manifest) -> str | None
     return str(value) if value else None
 
 
-def image_key(api: RegistryAPI, repository: str, manifest: Manifest) -> str | None:
-    """Return the key label of the image ``manifest`` describes (the amd64 one of an index)."""
-    image = platform_manifest(api, repository, manifest)
+def image_key(
+    api: RegistryAPI, repository: str, manifest: Manifest, platform: str | None = None
+) -> str | None:
+    """Return the key label of the image ``manifest`` describes (an index's for ``platform``,
+    or its first platform's).
+    """
+    image = platform_manifest(api, repository, manifest, platform)
     return config_key(api, repository, image) if image else None
 
 
@@ -165,12 +207,14 @@ def image_size(image: Manifest) -> int:
     return sum(int(blob.get("size", 0)) for blob in blobs)
 
 
-def candidate_tags(settings: Settings, stage: str, key: str) -> list[str]:
-    """Return the tags whose image ``stage`` may reuse, strongest first."""
-    own = cache_tag(stage, settings.ref_slug, settings.is_default_branch)
+def candidate_tags(settings: Settings, stage: str, key: str, suffix: str = "") -> list[str]:
+    """Return the tags whose image ``stage`` may reuse, strongest first (a per-platform
+    job's ``suffix`` on each).
+    """
+    own = cache_tag(stage, settings.ref_slug, settings.is_default_branch, suffix)
     if not settings.is_default_branch:
-        return [own, cache_tag(stage, settings.ref_slug, True)]
-    return [own, key_tag(stage, key)] if settings.promote_merged else [own]
+        return [own, cache_tag(stage, settings.ref_slug, True, suffix)]
+    return [own, key_tag(stage, key) + suffix] if settings.promote_merged else [own]
 
 
 def reuse_rule(settings: Settings) -> list[str]:
@@ -179,15 +223,36 @@ def reuse_rule(settings: Settings) -> list[str]:
     return [f"{settings.image}:{pattern}" for pattern in patterns]
 
 
-def find_image(registries: Registries, settings: Settings, stage: str, key: str) -> Found | None:
-    """Return the first image under a readable tag whose key is ``key``."""
+def platform_images(
+    api: RegistryAPI, repository: str, manifest: Manifest, platforms: tuple[str, ...]
+) -> list[Manifest] | None:
+    """Return the image manifest of each of ``platforms`` under ``manifest``, or None when
+    one is missing. A single manifest serves one platform (its key names which).
+    """
+    if not manifest.is_index:
+        return [manifest] if len(platforms) == 1 else None
+    images = [platform_manifest(api, repository, manifest, p) for p in platforms]
+    return None if any(image is None for image in images) else [i for i in images if i]
+
+
+def find_image(
+    registries: Registries,
+    settings: Settings,
+    stage: str,
+    key: str,
+    platforms: tuple[str, ...] = ("linux/amd64",),
+    suffix: str = "",
+) -> Found | None:
+    """Return the first image under a readable tag whose every platform image (each of
+    ``platforms``) carries the key ``key``.
+    """
     image = parse_image_ref(settings.image)
     api = registries.api(image.api_host)
-    for tag in candidate_tags(settings, stage, key):
+    for tag in candidate_tags(settings, stage, key, suffix):
         manifest = api.get_manifest(image.repository, tag)
-        platform = platform_manifest(api, image.repository, manifest) if manifest else None
-        if manifest and platform and config_key(api, image.repository, platform) == key:
-            return Found(f"{settings.image}:{tag}", manifest, image_size(platform))
+        images = platform_images(api, image.repository, manifest, platforms) if manifest else None
+        if manifest and images and all(config_key(api, image.repository, i) == key for i in images):
+            return Found(f"{settings.image}:{tag}", manifest, image_size(images[0]))
     return None
 
 
@@ -203,16 +268,16 @@ def find_reusable(
         return Reuse(keys=dict.fromkeys(names))  # a local image: no registry to compare with
     with context.read_tar() as tar:
         files = context_files(tar)
-    inputs = KeyInputs(
-        files, plan.build_arg_values, base_digests(registries, plan.graph, names, output)
-    )
+    digests = base_digests(registries, plan, plan.graph, output)
+    inputs = KeyInputs(files, plan.build_arg_values, digests, stage_platforms_of(plan))
     reuse = Reuse(keys=stage_keys(plan.graph, names, inputs))
     if plan.no_cache:
         return reuse
     try:
         for name in names:
             key = reuse.keys[name]
-            found = find_image(registries, settings, name, key) if key else None
+            platforms, suffix = plan.stage(name).platforms, plan.tag_suffix
+            found = find_image(registries, settings, name, key, platforms, suffix) if key else None
             if found is not None:
                 reuse.found[name] = found
     except RegistryError as exc:

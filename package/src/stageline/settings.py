@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from stageline.errors import SettingsError
+from stageline.dockerfile.platforms import parse_platform
+from stageline.errors import DockerfileError, SettingsError
 
 BUILDERS = ("auto", "classic", "buildkit")
 # The environment variables that become build args when [tool.stageline] lists none.
@@ -78,6 +79,7 @@ class Settings:
     build_network: str | None = None
     push_retries: int = 4
     targets: tuple[str, ...] = ()  # the images to build; the first is the one released
+    platforms: tuple[str, ...] = ()  # the target platforms; none: the engine's own
     build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
     secret_specs: tuple[str, ...] = ()
     promote_merged: bool = False
@@ -178,6 +180,39 @@ def _targets_setting(env: Mapping[str, str], project: Mapping[str, object]) -> t
     return (str(value).lower(),) if value else ()
 
 
+PLATFORMS_EXAMPLE = 'platforms = ["linux/amd64", "linux/arm64"]'
+
+
+def platform_names(texts: list[str], where: str, example: str) -> tuple[str, ...]:
+    """Return ``texts`` as platform names (``os/arch[/variant]``), each once, in order."""
+    try:
+        names = [str(parse_platform(text)) for text in texts]
+    except DockerfileError as exc:
+        raise SettingsError(f"{where}: {exc}, e.g. {example}.") from None
+    if not names:
+        raise SettingsError(
+            f"{where} names no platform; list os/arch[/variant] ones, e.g. {example}."
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _platforms_setting(env: Mapping[str, str], project: Mapping[str, object]) -> tuple[str, ...]:
+    """Return the target platforms: STAGELINE_PLATFORMS, else ``platforms`` (none: the engine's)."""
+    raw = _get(env, "STAGELINE_PLATFORMS")
+    if raw is not None:
+        texts = [text for text in raw.split(",") if text.strip()]
+        return platform_names(texts, f"STAGELINE_PLATFORMS={raw!r}", "linux/amd64,linux/arm64")
+    if "platforms" not in project:
+        return ()
+    value = project["platforms"]
+    where = "[tool.stageline] platforms in pyproject.toml"
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise SettingsError(
+            f"{where} must be a list of os/arch[/variant] platforms, e.g. {PLATFORMS_EXAMPLE}."
+        )
+    return platform_names(value, where, PLATFORMS_EXAMPLE)
+
+
 def _flag_setting(
     env: Mapping[str, str], project: Mapping[str, object], variable: str, key: str
 ) -> bool:
@@ -270,6 +305,7 @@ PROJECT_KEYS: Mapping[str, type] = MappingProxyType(
         "default-branch": str,
         "target": str,
         "targets": list,
+        "platforms": list,
         "build-args": list,
         "secrets": list,
         "promote-merged": bool,
@@ -321,6 +357,7 @@ def parse_settings(
         build_network=_get(env, "STAGELINE_BUILD_NETWORK"),
         push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
         targets=_targets_setting(env, project),
+        platforms=_platforms_setting(env, project),
         build_arg_names=_names_setting(
             project, "build-args", DEFAULT_BUILD_ARGS, '["PYTHON_IMAGE", "NODE_IMAGE"]'
         ),

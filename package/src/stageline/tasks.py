@@ -1,5 +1,5 @@
-"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``, ``dev``,
-``release``, ``prune``, ``deploy``, ``rollback``.
+"""The invoke collection: ``plan``, ``pull-stages``, ``build-stages``, ``push-stages``,
+``merge``, ``dev``, ``release``, ``prune``, ``deploy``, ``rollback``.
 
 A project's ``tasks.py`` makes the collection for its folder and adds its own tasks::
 
@@ -36,7 +36,7 @@ from stageline.deploy_plan import DEPLOY_INTERRUPTED
 from stageline.exits import NOTHING_PUSHED, PRUNE_STOPPED, PUSHED_TAGS_WHOLE, run_guarded
 from stageline.help_texts import HELP
 
-REPEATABLE = ("build_arg", "secret")
+REPEATABLE = ("build_arg", "secret", "platform")
 
 
 def project_dir(c: Context) -> Path:
@@ -49,6 +49,7 @@ def options(c: Context, **values: Any) -> commands.Options:
     """Return the Options of a task call: its keyword arguments and the project folder."""
     values["build_args"] = tuple(values.pop("build_arg", None) or ())
     values["secrets"] = tuple(values.pop("secret", None) or ())
+    values["platforms"] = tuple(values.pop("platform", None) or ())
     for path in ("report", "metrics"):
         values[path] = Path(values[path]) if values.get(path) else None
     return commands.Options(root=project_dir(c), **values)
@@ -95,6 +96,7 @@ def plan(
     stage: str | None = None,
     target: str | None = None,
     build_arg: list[str] | None = None,
+    platform: list[str] | None = None,
     secret: list[str] | None = None,
     no_cache: bool = False,
     builder: str | None = None,
@@ -106,6 +108,7 @@ def plan(
         stage=stage,
         target=target,
         build_arg=build_arg,
+        platform=platform,
         secret=secret,
         no_cache=no_cache,
         builder=builder,
@@ -119,6 +122,7 @@ def pull_stages(
     stage: str | None = None,
     target: str | None = None,
     build_arg: list[str] | None = None,
+    platform: list[str] | None = None,
     no_cache: bool = False,
     builder: str | None = None,
     report: str | None = None,
@@ -130,6 +134,7 @@ def pull_stages(
             stage=stage,
             target=target,
             build_arg=build_arg,
+            platform=platform,
             no_cache=no_cache,
             builder=builder,
             report=report,
@@ -143,6 +148,7 @@ def build_stages(
     stage: str | None = None,
     target: str | None = None,
     build_arg: list[str] | None = None,
+    platform: list[str] | None = None,
     secret: list[str] | None = None,
     no_cache: bool = False,
     push: bool = False,
@@ -157,6 +163,7 @@ def build_stages(
             stage=stage,
             target=target,
             build_arg=build_arg,
+            platform=platform,
             secret=secret,
             no_cache=no_cache,
             push=push,
@@ -173,10 +180,26 @@ def push_stages(
     stage: str | None = None,
     target: str | None = None,
     build_arg: list[str] | None = None,
+    platform: list[str] | None = None,
     report: str | None = None,
 ) -> None:
     """Push exactly the tags this ref may write; reused stages are copied in the registry."""
-    commands.push(options(c, stage=stage, target=target, build_arg=build_arg, report=report))
+    commands.push(
+        options(
+            c, stage=stage, target=target, build_arg=build_arg, platform=platform, report=report
+        )
+    )
+
+
+@declare("merge", "merge", interrupted=PUSHED_TAGS_WHOLE)
+def merge(
+    c: Context,
+    stage: str | None = None,
+    target: str | None = None,
+    build_arg: list[str] | None = None,
+) -> None:
+    """Write each multi-platform tag as an image index of the per-platform jobs' images."""
+    commands.merge(options(c, stage=stage, target=target, build_arg=build_arg))
 
 
 @declare("dev", "dev")
@@ -199,7 +222,7 @@ def prune(c: Context, apply: bool = False, now: str | None = None) -> None:
 
 def stage_tasks() -> list[Task[Any]]:
     """Return the tasks, for a project's ``Collection(*stage_tasks())``."""
-    return [plan, pull_stages, build_stages, push_stages, dev, release, prune]
+    return [plan, pull_stages, build_stages, push_stages, merge, dev, release, prune]
 
 
 # Deploy and rollback (issue 24).

@@ -22,6 +22,7 @@ TASK_OF = {
     "pull": "pull-stages",
     "build": "build-stages",
     "push": "push-stages",
+    "merge": "merge",
     "dev": "dev",
 }
 TINY = '[tool.stageline]\nimage = "shop"\n'
@@ -75,6 +76,7 @@ def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
         (["plan", "--build-arg", "NOEQUALS"], ["plan", "--build-arg", "NOEQUALS"]),
         (["build", "--target", "nope"], ["build-stages", "--target", "nope"]),
         (["push", "--stage", "nope"], ["push-stages", "--stage", "nope"]),
+        (["plan", "--platform", "linux"], ["plan", "--platform", "linux"]),
     ],
 )
 def test_bad_input_ends_both_front_ends_with_the_same_line_and_exit_1(

@@ -165,6 +165,8 @@ def test_the_plan_document_names_what_each_stage_reads_and_writes() -> None:
         "tags": [f"{IMAGE}:app--feature-x"],
         "cache_from": [f"{IMAGE}:base--feature-x", f"{IMAGE}:base", f"{IMAGE}:app--feature-x",
                        f"{IMAGE}:app"],
+        "platforms": ["linux/amd64"],
+        "shared": False,
     }  # fmt: skip
     assert document["pulls"] == [*base["cache_from"], *app["cache_from"][2:]]
     assert document["pushes"] == [f"{IMAGE}:base--feature-x", f"{IMAGE}:app--feature-x"]
@@ -200,9 +202,12 @@ def test_the_plan_is_shown_stage_by_stage_without_the_password() -> None:
         f"==> plan for {IMAGE} on feature-x (not main); builder: buildkit "
         "(auto: the docker CLI has buildx)"
     )
-    assert lines[3:6] == [
+    assert lines[2:8] == [
+        "platforms:   linux/amd64 (builds on linux/amd64)",
+        "cache:       inline (each stage image carries its own steps' cache)",
         "stage base",
         "  parents:     none (a base image)",
+        "  platforms:   linux/amd64",
         f"  tags:        {IMAGE}:base--feature-x",
     ]
     assert not [line for line in lines if "cache to" in line or "/cache:" in line]

@@ -107,6 +107,19 @@ def test_step_names_with_and_without_a_stage() -> None:
     assert step_of("[internal] load build context", "app") is None
 
 
+def test_a_step_of_a_multi_platform_build_names_its_platform_first() -> None:
+    arm = step_of("[linux/arm64 image 1/2] COPY --from=tool /made.txt /", "x")
+    v7 = step_of("[linux/arm/v7 2/3] RUN make", "app")
+    assert arm is not None
+    assert v7 is not None
+    assert (arm.stage, arm.position, arm.instruction) == (
+        "image",
+        "1/2",
+        "COPY --from=tool /made.txt /",
+    )
+    assert (v7.stage, v7.instruction) == ("app", "RUN make")
+
+
 def test_a_step_two_builds_share_counts_once_and_as_run_if_either_ran_it() -> None:
     log = PlainProgress("app")
     for line in [

@@ -55,7 +55,8 @@ def keys(
     with context.read_tar() as tar:
         files = context_files(tar)
     context.close()
-    inputs = KeyInputs(files, build_args or {}, bases or BASES)
+    digests = {(name, "linux/amd64"): digest for name, digest in (bases or BASES).items()}
+    inputs = KeyInputs(files, build_args or {}, digests)
     return stage_keys(graph, graph.names, inputs)
 
 

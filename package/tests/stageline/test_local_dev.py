@@ -52,6 +52,18 @@ def test_base_images_from_dotenv_reach_compose_and_the_environment_wins(tmp_path
     }
 
 
+def test_the_local_stack_builds_the_hosts_platform_only(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.stageline]\nplatforms = ["linux/amd64", "linux/arm64"]\n'
+    )
+    environ = {"PATH": "/usr/bin", "STAGELINE_PLATFORMS": "linux/arm64"}
+    settings = load_settings(tmp_path, environ=environ)
+    assert settings.platforms == ("linux/arm64",)
+    made = compose_environ(settings, environ)
+    assert "DOCKER_DEFAULT_PLATFORM" not in made
+    assert not any("platform" in word for word in compose_command(Path("c.yml")))
+
+
 def test_a_project_without_the_compose_file_is_told_so(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, environ={})
 

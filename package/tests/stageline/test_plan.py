@@ -206,3 +206,14 @@ def test_tag_safe_refuses_text_with_nothing_usable() -> None:
     assert tag_safe("release/2026") == "release-2026"
     with pytest.raises(PlanError):
         tag_safe("...")
+
+
+def test_platform_option_takes_commas_and_repeats_and_refuses_a_bad_one() -> None:
+    from stageline.commands import platform_option
+    from stageline.errors import SettingsError
+
+    assert platform_option(()) == ()
+    given = ("linux/amd64,linux/arm64", "linux/arm64")
+    assert platform_option(given) == ("linux/amd64", "linux/arm64")
+    with pytest.raises(SettingsError, match=r"--platform 'amd64'.*os/arch"):
+        platform_option(("amd64",))

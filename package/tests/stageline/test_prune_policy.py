@@ -68,6 +68,11 @@ def gone(plan: PrunePlan) -> set[str]:
         ("gone-stage--feature-x", Kind.OTHER, ""),  # a stage no longer in the Dockerfile
         ("other-1a2b3c4d", Kind.OTHER, ""),  # not a stage: not a commit tag
         ("1a2b3c", Kind.OTHER, ""),  # 6 hex digits: too short for a short SHA
+        # A per-platform job's tags: judged as the tag without the platform.
+        ("base--linux.arm64", Kind.DEFAULT, "base"),
+        ("final--feature-x--linux.arm.v7", Kind.BRANCH, "final"),
+        ("1a2b3c4d--linux.amd64", Kind.COMMIT, ""),
+        ("final--key.0123456789abcdef0123456789abcdef01234567--linux.arm64", Kind.KEY, "final"),
     ],
 )
 def test_tags_are_classified_by_name(tag: str, kind: Kind, stage: str) -> None:
@@ -99,6 +104,18 @@ def test_a_deleted_branch_goes_and_live_refs_default_and_release_tags_stay() -> 
     assert reasons["final--feature-dead"] == "no branch or tag feature-dead exists"
     assert reasons["final--feature-alive"] == "ref feature-alive exists"
     assert "default branch" in reasons["base"]
+
+
+def test_per_platform_job_tags_follow_the_rules_of_the_tag_without_the_platform() -> None:
+    held = holdings(
+        {
+            "base--linux.arm64": "arm-base",
+            "final--feature-alive--linux.arm64": "arm-alive",
+            "final--feature-dead--linux.arm64": "arm-dead",
+        },
+        *(image(n) for n in ("arm-base", "arm-alive", "arm-dead")),
+    )
+    assert gone(prune(held)) == {"final--feature-dead--linux.arm64"}
 
 
 def test_a_tag_sharing_its_digest_with_a_kept_tag_is_kept_and_says_why() -> None:

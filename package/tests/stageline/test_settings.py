@@ -222,3 +222,37 @@ def test_an_unknown_key_of_the_project_table_is_refused_with_the_known_ones() ->
 def test_a_project_setting_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"image in pyproject\.toml must be a str, not int"):
         parse_settings(Path("/shop"), {}, {"image": 3}, GitFacts("main", "abc"))
+
+
+def test_platforms_come_from_pyproject_and_stageline_platforms_wins(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.stageline]\nplatforms = ["linux/amd64", "Linux/ARM64", "linux/amd64"]\n'
+    )
+    settings = load_settings(project, environ={"CI_COMMIT_REF_SLUG": "x"})
+    assert settings.platforms == ("linux/amd64", "linux/arm64")
+    env = {"CI_COMMIT_REF_SLUG": "x", "STAGELINE_PLATFORMS": "linux/arm64, linux/arm/v7"}
+    assert load_settings(project, environ=env).platforms == ("linux/arm64", "linux/arm/v7")
+
+
+def test_without_a_platforms_setting_the_engine_decides() -> None:
+    assert parse_settings(Path("/shop"), {}, {}, GitFacts("main", "abc")).platforms == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "project", "message"),
+    [
+        ({}, {"platforms": ["linux/amd64", "arm64"]}, "platforms in pyproject.toml: 'arm64'"),
+        ({}, {"platforms": "linux/amd64"}, "platforms in pyproject.toml must be a list"),
+        ({}, {"platforms": []}, "platforms in pyproject.toml names no platform"),
+        ({"STAGELINE_PLATFORMS": "linux/amd64;linux/arm64"}, {}, "STAGELINE_PLATFORMS="),
+    ],
+)
+def test_a_bad_platforms_setting_is_refused_in_one_line_naming_it_and_the_fix(
+    env: dict[str, str], project: dict[str, object], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message) as raised:
+        parse_settings(Path("/shop"), env, project, GitFacts("main", "abc"))
+    text = str(raised.value)
+    assert "\n" not in text
+    assert "os/arch" in text
+    assert "linux/arm64" in text  # the example of a fix

@@ -1,6 +1,8 @@
 """BuildKit, driven through ``docker buildx build`` with the same plan and tags.
 
-Per stage: ``--target``, ``--cache-from type=registry,ref=...`` for each stage tag the
+Per stage: ``--target``, ``--platform`` (every platform it is built for at once, in one
+run that writes an image index; none for a stage of the engine's own platform only),
+``--cache-from type=registry,ref=...`` for each stage tag the
 plan names, inline cache (``BUILDKIT_INLINE_CACHE=1``) so that each pushed stage tag is
 itself the cache of its steps, ``--build-context`` for each reused stage (its registry
 image), and either ``--load`` (tagged in the engine, pushed later by the engine) or a
@@ -160,6 +162,8 @@ def buildx_command(
         "--target", stage.name,
         "--build-arg", "BUILDKIT_INLINE_CACHE=1",
     ]  # fmt: skip
+    if stage.platforms != (plan.build_platform,):
+        command += ["--platform", ",".join(stage.platforms)]
     for name, value in plan.build_arg_values.items():
         command += ["--build-arg", f"{name}={value}"]
     for secret in plan.secrets:

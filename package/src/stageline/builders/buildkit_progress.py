@@ -24,8 +24,12 @@ from datetime import datetime
 from stageline.builders import TAIL_LINES, StageTally
 
 # "[stage 2/5] RUN ...", numbers padded ("[stage  2/10]"); a one-stage Dockerfile leaves
-# the stage name out ("[2/5] RUN ...").
-STEP_RE = re.compile(r"^\[(?:([^\]\s]+)\s+)?\s*(\d+)/(\d+)\] (.*)$", re.DOTALL)
+# the stage name out ("[2/5] RUN ..."); a build for several platforms puts the platform
+# first ("[linux/arm64 stage 2/5] RUN ..."): a step counts once over its platforms.
+STEP_RE = re.compile(
+    r"^\[(?:[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_]+)?\s+)?(?:([^\]\s]+)\s+)?\s*(\d+)/(\d+)\] (.*)$",
+    re.DOTALL,
+)
 PLAIN_EVENT_RE = re.compile(r"^#(\d+) (.*)$")
 TIMESTAMP_RE = re.compile(r"^\d+\.\d+ ")
 

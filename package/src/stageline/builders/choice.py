@@ -8,6 +8,7 @@ gets it, and asking for the classic builder then is an error that says why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from docker import APIClient
@@ -15,7 +16,7 @@ from docker import APIClient
 from stageline.builders import BuildConfig, Builder
 from stageline.builders.buildkit import INSTALL_HINT, BuildkitBuilder, buildx_version, progress_mode
 from stageline.builders.classic import ClassicBuilder
-from stageline.cache import CacheChoice
+from stageline.cache import CacheChoice, uses_containerd_store
 from stageline.errors import BuilderUnavailableError, PlanError
 from stageline.plan import Plan
 from stageline.settings import BUILDERS, Settings
@@ -37,6 +38,11 @@ class BuilderChoice:
 
 def classic_refusal(settings: Settings, plan: Plan) -> str | None:
     """Return why the classic builder cannot build ``plan``, or None when it can."""
+    if len(plan.platforms) > 1:
+        return (
+            f"building for {', '.join(plan.platforms)} at once (one image index) needs "
+            "BuildKit; the classic builder builds one platform"
+        )
     if plan.secrets:
         ids = ", ".join(secret.id for secret in plan.secrets)
         return f"build secrets ({ids}) reach a build only through BuildKit"
@@ -81,3 +87,19 @@ def make_builder(
     if choice.name == "buildkit":
         return BuildkitBuilder(client, BuildConfig(settings, cache, progress_mode(choice.buildx)))
     return ClassicBuilder(client, BuildConfig(settings, cache))
+
+
+def multi_platform_refusal(plan: Plan, info: Mapping[str, object] | None) -> str | None:
+    """Return why the engine cannot take a build of several platforms, or None.
+
+    BuildKit's docker driver writes an image index only into the containerd image
+    store (Docker Desktop, Docker 29's new installs; ``containerd-snapshotter`` in
+    daemon.json); the classic store keeps one platform per tag.
+    """
+    if not plan.multi_platform or info is None or uses_containerd_store(info):
+        return None
+    return (
+        f"building for {', '.join(plan.platforms)} at once needs the engine's containerd "
+        'image store: set {"features": {"containerd-snapshotter": true}} in daemon.json, '
+        "or build each platform in its own job (--platform)."
+    )

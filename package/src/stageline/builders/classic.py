@@ -112,6 +112,7 @@ def classic_build_options(
     (the containerd image store, see :mod:`stageline.cache`) no ``cache_from`` is passed.
     """
     use_cache_from = config.cache.backend != "none"
+    foreign = stage.platforms != (plan.build_platform,)
     return {
         "custom_context": True,
         "dockerfile": dockerfile,
@@ -125,6 +126,7 @@ def classic_build_options(
         "rm": True,
         "forcerm": True,
         "network_mode": config.settings.build_network,
+        **({"platform": stage.platforms[0]} if foreign else {}),
     }
 
 

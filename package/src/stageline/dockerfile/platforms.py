@@ -21,6 +21,7 @@ its own ``--target``, so its value would differ from one engine build to the nex
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from stageline.errors import DockerfileError
@@ -28,6 +29,7 @@ from stageline.errors import DockerfileError
 BUILD_ARG_NAMES = ("BUILDPLATFORM", "BUILDOS", "BUILDOSVERSION", "BUILDARCH", "BUILDVARIANT")
 TARGET_ARG_NAMES = ("TARGETPLATFORM", "TARGETOS", "TARGETOSVERSION", "TARGETARCH", "TARGETVARIANT")
 PLATFORM_ARG_NAMES = frozenset(BUILD_ARG_NAMES + TARGET_ARG_NAMES)
+PART_RE = re.compile(r"^[a-z0-9_.]+$")  # an OS, architecture or variant name
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ DEFAULT_PLATFORMS = BuildPlatforms()  # linux/amd64 where nothing else is known
 def parse_platform(text: str) -> Platform:
     """Return the platform ``os/arch[/variant]`` names, or raise DockerfileError."""
     parts = text.strip().lower().split("/")
-    if not 2 <= len(parts) <= 3 or not all(parts):
+    if not 2 <= len(parts) <= 3 or not all(PART_RE.match(part) for part in parts):
         raise DockerfileError(f"{text!r} is not a platform; write it as os/arch[/variant]")
     return Platform(*parts)
 
