@@ -115,6 +115,11 @@ def test_the_users_names_are_in_place(acme_project: Path) -> None:
     dockerfile = (acme_project / "Dockerfile").read_text()
     assert f"\nARG PYTHON_IMAGE={ACME['python_image']}\n" in dockerfile
     assert f"\nARG NODE_IMAGE={ACME['node_image']}\n" in dockerfile
+    # The mirror's images (a registry host) reach CI as given: the build and the release
+    # and prune jobs run on them.
+    ci = yaml.safe_load((acme_project / ".gitlab-ci.yml").read_text())
+    assert ci["variables"]["PYTHON_IMAGE"] == ACME["python_image"]
+    assert ci["variables"]["NODE_IMAGE"] == ACME["node_image"]
     example = (acme_project / ".env.example").read_text()
     assert f"# CI_REGISTRY_IMAGE={ACME['image']}\n" in example
     assert f"# CI_DEFAULT_BRANCH={ACME['default_branch']}\n" in example
@@ -290,3 +295,54 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
     assert not (project / ".nox").exists()
     assert not (project / "db.sqlite3").exists()
     assert os.access(project / "manage.py", os.X_OK)
+
+
+@pytest.mark.parametrize(
+    ("answer", "in_ci"),
+    [
+        # Official images come through IMAGE_PREFIX (Docker Hub, a mirror or GitLab's
+        # dependency proxy), as the template's own do.
+        ("python:3.12-slim", "${IMAGE_PREFIX}/python:3.12-slim"),
+        ("library/python:3.12-slim", "${IMAGE_PREFIX}/python:3.12-slim"),
+        # An image with a registry host, or in a Docker Hub namespace, as the answer says.
+        ("localhost:5000/python:3.12", "localhost:5000/python:3.12"),
+        ("registry.example.com:8443/base/python:3.12", "registry.example.com:8443/base/python:3.12"),
+        ("acme/python:3.12-slim", "acme/python:3.12-slim"),
+    ],
+)
+def test_the_base_image_answers_reach_the_pipeline(
+    answer: str, in_ci: str, template_repo: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """Item 1 of issue 26: CI built on the template's Python 3.13 whatever the answer."""
+    node = answer.replace("python", "node").replace("3.12-slim", "22-slim")
+    answers = {**ACME, "python_image": answer, "node_image": node}
+    copier(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--skip-tasks",
+        *answers_args(answers),
+        str(template_repo),
+        str(tmp_path / "shop"),
+        cwd=tmp_path,
+        env=environ,
+    )
+    project = tmp_path / "shop"
+    ci = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert ci["variables"]["PYTHON_IMAGE"] == in_ci
+    assert ci["variables"]["NODE_IMAGE"] == in_ci.replace("python", "node").replace(
+        "3.12-slim", "22-slim"
+    )
+    readme = (project / "README.md").read_text()
+    assert f"`{answer}`" in readme and f"`{node}`" in readme, "README names the base images"
+    # No file keeps the template's own base images (the Dockerfile's comment on GitLab's
+    # dependency proxy shows the syntax with an example).
+    stale = [
+        f"{path.relative_to(project)}: {line.strip()}"
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+        for line in path.read_text(errors="replace").splitlines()
+        if re.search(r"\b(?:python:3\.13|node:24)\b", line)
+        and "PYTHON_IMAGE=${CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX}/" not in line
+    ]
+    assert not stale, "the template's base images are left in the project:\n" + "\n".join(stale)
