@@ -6,14 +6,17 @@ import ast
 import os
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from stageline.dockerfile import read_dockerfile
 from testing.task_runner import ok, run_task
 
 from tests.template.conftest import (
     ACME,
+    REPO_ROOT,
     STAGELINE,
     TEMPLATE_TAG,
     answers_args,
@@ -170,6 +173,21 @@ def test_the_generated_readme_describes_that_project_only(acme_project: Path) ->
     assert not (acme_project / "benchmarks").exists()
 
 
+def test_a_plain_docker_build_gives_the_released_image(acme_project: Path) -> None:
+    """Item 10 of issue 26: `docker build .` builds the last stage, which must be what ships.
+
+    tests/template/test_generated_build.py builds it on a real engine; this reads the order.
+    """
+    for root in (REPO_ROOT, acme_project):
+        dockerfile = read_dockerfile(root / "Dockerfile")
+        project = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["stageline"]
+        released = project.get("targets", [project.get("target")])[0]
+        assert dockerfile.stages[-1].name == released, (
+            f"{root.name}/Dockerfile ends with {dockerfile.stages[-1].name!r}, not the "
+            f"released target {released!r}: a plain `docker build .` would build it"
+        )
+
+
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
     assert not (acme_project / "copier.yml").exists()
     assert not (acme_project / "CHANGELOG.md").exists(), "the template's release notes"
@@ -306,7 +324,10 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
         ("library/python:3.12-slim", "${IMAGE_PREFIX}/python:3.12-slim"),
         # An image with a registry host, or in a Docker Hub namespace, as the answer says.
         ("localhost:5000/python:3.12", "localhost:5000/python:3.12"),
-        ("registry.example.com:8443/base/python:3.12", "registry.example.com:8443/base/python:3.12"),
+        (
+            "registry.example.com:8443/base/python:3.12",
+            "registry.example.com:8443/base/python:3.12",
+        ),
         ("acme/python:3.12-slim", "acme/python:3.12-slim"),
     ],
 )
@@ -334,7 +355,8 @@ def test_the_base_image_answers_reach_the_pipeline(
         "3.12-slim", "22-slim"
     )
     readme = (project / "README.md").read_text()
-    assert f"`{answer}`" in readme and f"`{node}`" in readme, "README names the base images"
+    assert f"`{answer}`" in readme, "README names the Python base image"
+    assert f"`{node}`" in readme, "README names the Node base image"
     # No file keeps the template's own base images (the Dockerfile's comment on GitLab's
     # dependency proxy shows the syntax with an example).
     stale = [
