@@ -78,6 +78,7 @@ class Settings:
     build_network: str | None = None
     push_retries: int = 4
     targets: tuple[str, ...] = ()  # the images to build; the first is the one released
+    targets_source: str = ""  # where ``targets`` came from, for messages
     build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
     secret_specs: tuple[str, ...] = ()
     promote_merged: bool = False
@@ -176,6 +177,16 @@ def _targets_setting(env: Mapping[str, str], project: Mapping[str, object]) -> t
         return tuple(dict.fromkeys(name.lower() for name in names))
     value = project.get("target")
     return (str(value).lower(),) if value else ()
+
+
+def _targets_source(env: Mapping[str, str], project: Mapping[str, object]) -> str:
+    """Return where the targets come from, as a message names it (empty: nowhere)."""
+    if _get(env, "STAGELINE_TARGET"):
+        return "STAGELINE_TARGET"
+    for key in ("targets", "target"):
+        if project.get(key):
+            return f"[tool.stageline] {key} in pyproject.toml"
+    return ""
 
 
 def _flag_setting(
@@ -321,6 +332,7 @@ def parse_settings(
         build_network=_get(env, "STAGELINE_BUILD_NETWORK"),
         push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
         targets=_targets_setting(env, project),
+        targets_source=_targets_source(env, project),
         build_arg_names=_names_setting(
             project, "build-args", DEFAULT_BUILD_ARGS, '["PYTHON_IMAGE", "NODE_IMAGE"]'
         ),

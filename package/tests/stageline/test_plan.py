@@ -9,7 +9,7 @@ from stageline.build_args import FROM_LIST, FROM_OPTION
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import PlanError
 from stageline.plan import Request, cache_tag, make_plan, tag_safe
-from stageline.settings import Settings
+from stageline.settings import GitFacts, Settings, parse_settings
 
 DOCKERFILE = parse_dockerfile(
     "ARG PYTHON_IMAGE=python\nARG NODE_IMAGE=node\n"
@@ -206,3 +206,29 @@ def test_tag_safe_refuses_text_with_nothing_usable() -> None:
     assert tag_safe("release/2026") == "release-2026"
     with pytest.raises(PlanError):
         tag_safe("...")
+
+
+@pytest.mark.parametrize(
+    ("env", "project", "request_", "source"),
+    [
+        ({"STAGELINE_TARGET": "prod"}, {}, Request(), "STAGELINE_TARGET"),
+        ({}, {"target": "prod"}, Request(), "[tool.stageline] target in pyproject.toml"),
+        ({}, {"targets": ["production", "prod"]}, Request(), "[tool.stageline] targets in"),
+        ({}, {"target": "production"}, Request(target="prod"), "--target"),
+        ({}, {}, Request(stage="prod"), "--stage"),
+    ],
+)
+def test_an_unknown_stage_says_where_its_name_came_from(
+    env: dict[str, str], project: dict[str, object], request_: Request, source: str
+) -> None:
+    """Issue 26, item 9: the stage list alone left a user guessing which setting to fix."""
+    chosen = parse_settings(
+        Path("/shop"), {"CI_REGISTRY_IMAGE": IMAGE, **env}, project, GitFacts("main", "abc")
+    )
+    with pytest.raises(PlanError) as refused:
+        make_plan(chosen, DOCKERFILE, request_)
+    message = str(refused.value)
+    assert message.startswith(f"unknown stage 'prod' named by {source}"), message
+    assert message.endswith(
+        "the Dockerfile has: build-python, build-node, lint, production, development."
+    )
