@@ -9,6 +9,7 @@ git) is :mod:`stageline.settings_loader`'s job. Nothing is read at import time.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -295,8 +296,10 @@ def check_project_table(project: Mapping[str, object]) -> None:
         expected = PROJECT_KEYS.get(key)
         if expected is None:
             known = ", ".join(sorted(PROJECT_KEYS))
+            near = difflib.get_close_matches(key, list(PROJECT_KEYS), n=1)
+            meant = f" (did you mean {near[0]!r}?)" if near else ""
             raise SettingsError(
-                f"[tool.stageline] in pyproject.toml has no setting {key!r}; "
+                f"[tool.stageline] in pyproject.toml has no setting {key!r}{meant}; "
                 f"remove it or use one of: {known}."
             )
         # Lists of names are checked item by item where they are read (_names_setting).
