@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 import yaml
 from stageline.cli import make_parser
+from stageline.dockerfile import parse_dockerfile
+from stageline.errors import StagelineError
+from stageline.plan import make_plan
+from stageline.settings import Settings
 from stageline.tasks import stage_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +175,41 @@ def test_deploy_tasks_and_their_options_are_documented(name: str) -> None:
     [task] = [task for task in deploy_tasks() if task.name == name]
     for argument in task.get_arguments():
         assert f"`--{argument.names[0]}" in page, f"cli.md omits {name}'s --{argument.names[0]}"
+
+
+# Dockerfiles on the docs pages parse as Docker reads them (issue 26, item 7: README's
+# example had comments after FROM, which Docker refuses).
+
+
+def dockerfile_blocks() -> list[tuple[str, str, str]]:
+    """Return (page, block, the text after it) for each ```dockerfile block of the docs."""
+    found = []
+    for path in sorted([ROOT / "README.md", *DOCS.rglob("*.md")]):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"^```dockerfile\n(.*?)^```\n", text, re.MULTILINE | re.DOTALL):
+            found.append((path.relative_to(ROOT).as_posix(), match[1], text[match.end() :]))
+    return found
+
+
+def test_the_docs_have_dockerfile_examples() -> None:
+    assert len(dockerfile_blocks()) >= 2
+
+
+@pytest.mark.parametrize(
+    ("page", "block", "after"), dockerfile_blocks(), ids=lambda value: value[:30]
+)
+def test_a_dockerfile_example_parses_and_plans_as_the_page_says(
+    page: str, block: str, after: str
+) -> None:
+    # A fragment (a step or two) is shown as part of some stage.
+    text = block if re.search(r"^FROM ", block, re.MULTILINE) else f"FROM scratch\n{block}"
+    try:
+        dockerfile = parse_dockerfile(text)
+    except StagelineError as exc:
+        pytest.fail(f"{page}: a Dockerfile example does not parse: {exc}", pytrace=False)
+    # "`stageline plan` plans `a`, `b` and `c`" right after the example: what it plans.
+    claim = re.match(r"\s*`stageline plan` plans ((?:`[\w-]+`(?:, | and )?)+)", after)
+    if claim:
+        settings = Settings(root=Path("."), image="app", ref_slug="main", default_branch="main")
+        planned = [stage.name for stage in make_plan(settings, dockerfile).stages]
+        assert planned == re.findall(r"`([\w-]+)`", claim[1]), f"{page} says otherwise"
