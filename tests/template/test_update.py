@@ -149,6 +149,33 @@ def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
     assert " M README.md" in status, status
 
 
+def test_with_conflict_rej_the_file_takes_the_template_and_the_rej_holds_the_local_edit(
+    template_and_project: tuple[Path, Path], environ: dict[str, str]
+) -> None:
+    """Issue 26, item 2: the docs said the opposite (FILE kept, template hunk in .rej)."""
+    template, project = template_and_project
+    local = COMPOSE_ANCHOR.replace(":-2}", ":-4}")
+    upstream = COMPOSE_ANCHOR.replace(":-2}", ":-3}")
+    edit(project / "docker-compose.yml", COMPOSE_ANCHOR, local)
+    git(project, "commit", "--quiet", "--all", "--message", "Four workers", env=environ)
+    edit(template / "docker-compose.yml", COMPOSE_ANCHOR, upstream)
+    release_next_version(template, environ)
+
+    copier("update", "--defaults", "--trust", "--conflict", "rej", cwd=project, env=environ)
+
+    compose = (project / "docker-compose.yml").read_text()
+    assert upstream in compose, "the file takes the template's new version"
+    assert local not in compose
+    assert "<<<<<<<" not in compose
+    rejected = (project / "docker-compose.yml.rej").read_text()
+    assert f"+{local}" in rejected, "the .rej holds the project's own edit"
+    assert f"-{COMPOSE_ANCHOR}" in rejected
+    page = (REPO_ROOT / "docs/getting-started.md").read_text()
+    said = page.split("With `--conflict rej`", 1)[1].split("\n\n", 1)[0]
+    assert "`FILE` takes the template's new version" in said
+    assert "your own edit" in said
+
+
 # The last release whose projects vendored the tooling, and its tag.
 VENDORED_COMMIT = "291b965"
 VENDORED_TAG = "v1.0.0"
