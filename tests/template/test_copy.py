@@ -55,8 +55,6 @@ ALLOWED_IN_FILE = {
         r"\[Stageline\]\(",  # the build tool, linked to its docs
         r"\bStageline's settings\b",  # the link to its settings
     ],
-    "assets/css/main.css": [r"--stageline-\w+", r"\.stageline\b"],  # demo page CSS names
-    "core/templates/core/home.html": [r'class="stageline"'],  # demo page CSS class
     ".gitlab-ci.yml": [  # the CI job's throwaway database service and scratch directory
         r"POSTGRES_(?:DB|USER|PASSWORD): stageline$",
         r"stageline:stageline@postgres:5432/stageline",
