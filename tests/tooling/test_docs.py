@@ -14,7 +14,7 @@ from stageline.dockerfile import parse_dockerfile
 from stageline.errors import StagelineError
 from stageline.plan import make_plan
 from stageline.settings import Settings
-from stageline.tasks import stage_tasks
+from stageline.tasks import deploy_tasks, stage_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -213,3 +213,44 @@ def test_a_dockerfile_example_parses_and_plans_as_the_page_says(
         settings = Settings(root=Path("."), image="app", ref_slug="main", default_branch="main")
         planned = [stage.name for stage in make_plan(settings, dockerfile).stages]
         assert planned == re.findall(r"`([\w-]+)`", claim[1]), f"{page} says otherwise"
+
+
+# The other way round: the reference names nothing the code lacks (issue 26: a reference
+# that cannot drift either way).
+
+
+def table_names(text: str) -> list[str]:
+    """Return the first code span of each table row: `--opt ARG` -> --opt."""
+    names = re.findall(r"^\| `([^`]+)`", text, re.MULTILINE)
+    return [name.split(",")[0].split()[0] for name in names]
+
+
+def test_the_commands_table_is_the_parsers_commands_and_the_tasks() -> None:
+    table = sections(CLI_PAGE)["Commands and tasks"]
+    rows = re.findall(r"^\| `stageline (\S+)` \| `invoke (\S+)` \|", table, re.MULTILINE)
+    assert {command for command, _ in rows} == set(subcommands())
+    tasks = {task.name for task in (*stage_tasks(), *deploy_tasks())}
+    assert {task for _, task in rows} == tasks
+
+
+def test_every_documented_global_option_exists() -> None:
+    documented = table_names(sections(CLI_PAGE)[GLOBAL_SECTION])
+    assert documented, "no table under Global options"
+    assert set(documented) <= set(option_strings(make_parser())), documented
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_every_option_documented_for_a_command_exists(command: str) -> None:
+    documented = table_names(command_section(command))
+    real = set(option_strings(subcommands()[command]))
+    assert set(documented) <= real, (
+        f"docs/reference/cli.md documents for `stageline {command}` what it does not take: "
+        f"{sorted(set(documented) - real)}"
+    )
+
+
+def test_the_shared_options_are_every_stage_commands() -> None:
+    shared = table_names(sections(CLI_PAGE)[SHARED_SECTION])
+    for command in ("plan", "pull", "build", "push"):
+        missing = set(shared) - set(option_strings(subcommands()[command]))
+        assert not missing, f"`stageline {command}` lacks the shared options {missing}"
