@@ -186,6 +186,41 @@ def test_a_plain_docker_build_gives_the_released_image(acme_project: Path) -> No
         )
 
 
+# Named in a project's README and made by a command it documents, not by copier.
+BUILT_BY_THE_PROJECT = {"assets/dist": "npm run build (nox -s js)"}
+
+
+def test_the_generated_readme_names_only_files_and_settings_the_project_has(
+    acme_project: Path,
+) -> None:
+    """Issue 26, item 11: a project without Sentry had a README citing its files."""
+    readme = (acme_project / "README.md").read_text()
+    # The answers (image names) are values, not files.
+    spans = set(re.findall(r"`([^`\s]+)`", readme)) - set(ACME.values())
+    paths = {
+        span.rstrip("/")
+        for span in spans
+        if "/" in span or re.search(r"^\.|\.(?:py|yml|toml|txt|json|example)$", span)
+    }
+    missing = [
+        path
+        for path in sorted(paths - set(BUILT_BY_THE_PROJECT))
+        if not (acme_project / path).exists()
+    ]
+    assert not missing, f"the project's README names files the project lacks: {missing}"
+    example = (acme_project / ".env.example").read_text()
+    variables = {span for span in spans if re.fullmatch(r"[A-Z][A-Z0-9_]+\*?", span)}
+    undocumented = [
+        name
+        for name in sorted(variables)
+        if not re.search(rf"^# {re.escape(name.rstrip('*'))}", example, re.MULTILINE)
+    ]
+    assert not undocumented, f"README names settings .env.example lacks: {undocumented}"
+    sessions = noxfile_sessions(acme_project / "noxfile.py")
+    named = set(re.findall(r"\bnox -s (\w+)", readme))
+    assert named <= sessions, f"README runs sessions the project lacks: {named - sessions}"
+
+
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
     assert not (acme_project / "copier.yml").exists()
     assert not (acme_project / "CHANGELOG.md").exists(), "the template's release notes"
