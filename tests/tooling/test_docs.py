@@ -142,6 +142,12 @@ def readme_links() -> list[str]:
     return list(dict.fromkeys(relative))
 
 
+def test_readme_is_a_front_door() -> None:
+    """At most 200 lines: the rest is on the docs site (issue 26)."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"
+
+
 def test_readme_links_into_the_docs() -> None:
     links = [link for link in readme_links() if link.startswith("docs/")]
     assert len(links) >= 5, "README.md should link into the docs pages"
