@@ -200,7 +200,8 @@ def test_the_generated_readme_names_only_files_and_settings_the_project_has(
     paths = {
         span.rstrip("/")
         for span in spans
-        if "/" in span or re.search(r"^\.|\.(?:py|yml|toml|txt|json|example)$", span)
+        if ("/" in span or re.search(r"^\.|\.(?:py|yml|toml|txt|json|example)$", span))
+        and not span.startswith("/")  # a URL path of the app, e.g. /healthz
     }
     missing = [
         path
@@ -208,17 +209,25 @@ def test_the_generated_readme_names_only_files_and_settings_the_project_has(
         if not (acme_project / path).exists()
     ]
     assert not missing, f"the project's README names files the project lacks: {missing}"
+    # A setting is in .env.example, or a CI/CD variable the pipeline reads.
     example = (acme_project / ".env.example").read_text()
+    pipeline_text = (acme_project / ".gitlab-ci.yml").read_text()
     variables = {span for span in spans if re.fullmatch(r"[A-Z][A-Z0-9_]+\*?", span)}
     undocumented = [
         name
         for name in sorted(variables)
         if not re.search(rf"^# {re.escape(name.rstrip('*'))}", example, re.MULTILINE)
+        and f"${name}" not in pipeline_text
     ]
-    assert not undocumented, f"README names settings .env.example lacks: {undocumented}"
+    assert not undocumented, f"README names settings the project lacks: {undocumented}"
     sessions = noxfile_sessions(acme_project / "noxfile.py")
     named = set(re.findall(r"\bnox -s (\w+)", readme))
     assert named <= sessions, f"README runs sessions the project lacks: {named - sessions}"
+    # The pipeline's jobs it names are the project's jobs.
+    pipeline = yaml.safe_load(pipeline_text)
+    ci = readme.split("\n## GitLab CI\n", 1)[1].split("\n## ", 1)[0]
+    jobs = set(re.findall(r"`([a-z][\w-]*)`", ci))
+    assert jobs <= set(pipeline), f"README names jobs the pipeline lacks: {jobs - set(pipeline)}"
 
 
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
