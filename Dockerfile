@@ -58,6 +58,30 @@ FROM scratch AS assets
 COPY --from=build-node /app/assets/dist /dist
 
 # ---------------------------------------------------------------------------
+# development: the Django development image, with the local requirements
+# (tests, linters) on top of build-python's venv. It is not an ancestor of
+# production and never gets the release tags; the CI test jobs run in it
+# (IMAGE:development-<sha>) with the checkout as their working folder. Mount
+# the source at /app to run it, as docker-compose.local.yml (`invoke dev`) does.
+# It comes before production: a plain `docker build .` (and any platform that
+# builds a Dockerfile's last stage) must give the image that ships.
+FROM build-python AS development
+
+ENV PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    DJANGO_SETTINGS_MODULE=config.settings.local
+
+# Every file local.txt includes (-r) must be listed here. The build tooling
+# (requirements/build.txt: the stageline package) runs on the host, not here.
+COPY requirements/base.txt requirements/production.txt requirements/local.txt \
+    /tmp/requirements/
+RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/local.txt
+
+WORKDIR /app
+EXPOSE 8000
+CMD ["python3", "manage.py", "runserver", "0.0.0.0:8000"]
+
+# ---------------------------------------------------------------------------
 # production: what runs. Runtime only: the venv (psycopg[binary] ships libpq,
 # so no system libraries are added), the app source and the built bundle; no
 # compiler, no Node, no npm. Runs as an unprivileged user.
@@ -102,25 +126,3 @@ EXPOSE 8000
 
 ENTRYPOINT ["/entrypoint"]
 CMD ["/start"]
-
-# ---------------------------------------------------------------------------
-# development: the Django development image, with the local requirements
-# (tests, linters) on top of build-python's venv. It is not an ancestor of
-# production and never gets the release tags; the CI test jobs run in it
-# (IMAGE:development-<sha>) with the checkout as their working folder. Mount
-# the source at /app to run it, as docker-compose.local.yml (`invoke dev`) does.
-FROM build-python AS development
-
-ENV PYTHONUNBUFFERED=1 \
-    PATH=/opt/venv/bin:$PATH \
-    DJANGO_SETTINGS_MODULE=config.settings.local
-
-# Every file local.txt includes (-r) must be listed here. The build tooling
-# (requirements/build.txt: the stageline package) runs on the host, not here.
-COPY requirements/base.txt requirements/production.txt requirements/local.txt \
-    /tmp/requirements/
-RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/local.txt
-
-WORKDIR /app
-EXPOSE 8000
-CMD ["python3", "manage.py", "runserver", "0.0.0.0:8000"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from shutil import which
 
@@ -34,6 +35,8 @@ BUILD_REQUIREMENTS = "requirements/build.txt"
 # Installed with the build requirements, before the index is asked: empty in a project,
 # which takes `stageline` from the index.
 LOCAL_PACKAGES: list[str] = []
+# More checks of the lint session: none in a project; this repository adds its docs site.
+LINT_CHECKS: list[Callable[[nox.Session], None]] = []
 
 
 def install_requirements(session: nox.Session, *extra: str) -> None:
@@ -82,6 +85,8 @@ def lint(session: nox.Session) -> None:
             "gitlab-ci",
             *pipelines,
         )
+    for check in LINT_CHECKS:
+        check(session)
 
 
 @nox.session
@@ -194,7 +199,9 @@ def ci_local(session: nox.Session) -> None:
 # pytest plugin. Without an engine, registry or browser their tests skip (fail with CI set).
 LOCAL_PACKAGES.append("./package[invoke]")
 TEMPLATE_REQUIREMENTS = "requirements/template.txt"
-nox.options.sessions += ["template", "docs", "image", "e2e", "gitlab"]
+DOCS_REQUIREMENTS = "requirements/docs.txt"
+# The lint session builds the docs site: `nox` runs it, so no separate docs session.
+nox.options.sessions += ["template", "image", "e2e", "gitlab"]
 
 
 def run_template_tests(session: nox.Session, *args: str) -> None:
@@ -228,10 +235,19 @@ def gitlab(session: nox.Session) -> None:
     run_template_tests(session, "tests/gitlab", "-m", "docker")
 
 
-@nox.session
-def docs(session: nox.Session) -> None:
-    """Build the docs site (mkdocs.yml, docs/) with --strict into .nox/site."""
-    session.install("-r", "requirements/docs.txt")
+def build_docs(session: nox.Session) -> None:
+    """Build the docs site (mkdocs.yml, docs/) with --strict into .nox/site: a broken link
+    or anchor fails it. No plugin fetches anything (tests/tooling builds it offline)."""
+    session.install("-r", DOCS_REQUIREMENTS)
     config = str(ROOT / "mkdocs.yml")
     site = str(ROOT / ".nox/site")
     session.run("mkdocs", "build", "--strict", "--config-file", config, "--site-dir", site)
+
+
+LINT_CHECKS.append(build_docs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the docs site alone (the lint session builds it too)."""
+    build_docs(session)

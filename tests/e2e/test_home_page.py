@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-# assets/css/main.css: body background var(--stageline-background) = #1f3b57, and once the
+# assets/css/main.css: body background var(--page-background) = #1f3b57, and once the
 # JS has set data-bundle="loaded", #bundle-status gets a left border in the accent #f2a541.
 BACKGROUND = "rgb(31, 59, 87)"
 ACCENT = "rgb(242, 165, 65)"

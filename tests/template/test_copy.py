@@ -6,14 +6,17 @@ import ast
 import os
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from stageline.dockerfile import read_dockerfile
 from testing.task_runner import ok, run_task
 
 from tests.template.conftest import (
     ACME,
+    REPO_ROOT,
     STAGELINE,
     TEMPLATE_TAG,
     answers_args,
@@ -52,8 +55,6 @@ ALLOWED_IN_FILE = {
         r"\[Stageline\]\(",  # the build tool, linked to its docs
         r"\bStageline's settings\b",  # the link to its settings
     ],
-    "assets/css/main.css": [r"--stageline-\w+", r"\.stageline\b"],  # demo page CSS names
-    "core/templates/core/home.html": [r'class="stageline"'],  # demo page CSS class
     ".gitlab-ci.yml": [  # the CI job's throwaway database service and scratch directory
         r"POSTGRES_(?:DB|USER|PASSWORD): stageline$",
         r"stageline:stageline@postgres:5432/stageline",
@@ -115,6 +116,11 @@ def test_the_users_names_are_in_place(acme_project: Path) -> None:
     dockerfile = (acme_project / "Dockerfile").read_text()
     assert f"\nARG PYTHON_IMAGE={ACME['python_image']}\n" in dockerfile
     assert f"\nARG NODE_IMAGE={ACME['node_image']}\n" in dockerfile
+    # The mirror's images (a registry host) reach CI as given: the build and the release
+    # and prune jobs run on them.
+    ci = yaml.safe_load((acme_project / ".gitlab-ci.yml").read_text())
+    assert ci["variables"]["PYTHON_IMAGE"] == ACME["python_image"]
+    assert ci["variables"]["NODE_IMAGE"] == ACME["node_image"]
     example = (acme_project / ".env.example").read_text()
     assert f"# CI_REGISTRY_IMAGE={ACME['image']}\n" in example
     assert f"# CI_DEFAULT_BRANCH={ACME['default_branch']}\n" in example
@@ -163,6 +169,65 @@ def test_the_generated_readme_describes_that_project_only(acme_project: Path) ->
     for command in ("nox -s serve", "stageline plan", "pip install -r requirements/build.txt"):
         assert command in readme, f"README does not say how to run {command!r}"
     assert not (acme_project / "benchmarks").exists()
+
+
+def test_a_plain_docker_build_gives_the_released_image(acme_project: Path) -> None:
+    """Item 10 of issue 26: `docker build .` builds the last stage, which must be what ships.
+
+    tests/template/test_generated_build.py builds it on a real engine; this reads the order.
+    """
+    for root in (REPO_ROOT, acme_project):
+        dockerfile = read_dockerfile(root / "Dockerfile")
+        project = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["stageline"]
+        released = project.get("targets", [project.get("target")])[0]
+        assert dockerfile.stages[-1].name == released, (
+            f"{root.name}/Dockerfile ends with {dockerfile.stages[-1].name!r}, not the "
+            f"released target {released!r}: a plain `docker build .` would build it"
+        )
+
+
+# Named in a project's README and made by a command it documents, not by copier.
+BUILT_BY_THE_PROJECT = {"assets/dist": "npm run build (nox -s js)"}
+
+
+def test_the_generated_readme_names_only_files_and_settings_the_project_has(
+    acme_project: Path,
+) -> None:
+    """Issue 26, item 11: a project without Sentry had a README citing its files."""
+    readme = (acme_project / "README.md").read_text()
+    # The answers (image names) are values, not files.
+    spans = set(re.findall(r"`([^`\s]+)`", readme)) - set(ACME.values())
+    paths = {
+        span.rstrip("/")
+        for span in spans
+        if ("/" in span or re.search(r"^\.|\.(?:py|yml|toml|txt|json|example)$", span))
+        and not span.startswith("/")  # a URL path of the app, e.g. /healthz
+    }
+    missing = [
+        path
+        for path in sorted(paths - set(BUILT_BY_THE_PROJECT))
+        if not (acme_project / path).exists()
+    ]
+    assert not missing, f"the project's README names files the project lacks: {missing}"
+    # A setting is in .env.example, or a CI/CD variable the pipeline reads.
+    example = (acme_project / ".env.example").read_text()
+    pipeline_text = (acme_project / ".gitlab-ci.yml").read_text()
+    variables = {span for span in spans if re.fullmatch(r"[A-Z][A-Z0-9_]+\*?", span)}
+    undocumented = [
+        name
+        for name in sorted(variables)
+        if not re.search(rf"^# {re.escape(name.rstrip('*'))}", example, re.MULTILINE)
+        and f"${name}" not in pipeline_text
+    ]
+    assert not undocumented, f"README names settings the project lacks: {undocumented}"
+    sessions = noxfile_sessions(acme_project / "noxfile.py")
+    named = set(re.findall(r"\bnox -s (\w+)", readme))
+    assert named <= sessions, f"README runs sessions the project lacks: {named - sessions}"
+    # The pipeline's jobs it names are the project's jobs.
+    pipeline = yaml.safe_load(pipeline_text)
+    ci = readme.split("\n## GitLab CI\n", 1)[1].split("\n## ", 1)[0]
+    jobs = set(re.findall(r"`([a-z][\w-]*)`", ci))
+    assert jobs <= set(pipeline), f"README names jobs the pipeline lacks: {jobs - set(pipeline)}"
 
 
 def test_template_only_files_stay_behind(acme_project: Path) -> None:
@@ -290,3 +355,58 @@ def test_template_from_a_working_tree_is_git_ignored_clean(
     assert not (project / ".nox").exists()
     assert not (project / "db.sqlite3").exists()
     assert os.access(project / "manage.py", os.X_OK)
+
+
+@pytest.mark.parametrize(
+    ("answer", "in_ci"),
+    [
+        # Official images come through IMAGE_PREFIX (Docker Hub, a mirror or GitLab's
+        # dependency proxy), as the template's own do.
+        ("python:3.12-slim", "${IMAGE_PREFIX}/python:3.12-slim"),
+        ("library/python:3.12-slim", "${IMAGE_PREFIX}/python:3.12-slim"),
+        # An image with a registry host, or in a Docker Hub namespace, as the answer says.
+        ("localhost:5000/python:3.12", "localhost:5000/python:3.12"),
+        (
+            "registry.example.com:8443/base/python:3.12",
+            "registry.example.com:8443/base/python:3.12",
+        ),
+        ("acme/python:3.12-slim", "acme/python:3.12-slim"),
+    ],
+)
+def test_the_base_image_answers_reach_the_pipeline(
+    answer: str, in_ci: str, template_repo: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """Item 1 of issue 26: CI built on the template's Python 3.13 whatever the answer."""
+    node = answer.replace("python", "node").replace("3.12-slim", "22-slim")
+    answers = {**ACME, "python_image": answer, "node_image": node}
+    copier(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--skip-tasks",
+        *answers_args(answers),
+        str(template_repo),
+        str(tmp_path / "shop"),
+        cwd=tmp_path,
+        env=environ,
+    )
+    project = tmp_path / "shop"
+    ci = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert ci["variables"]["PYTHON_IMAGE"] == in_ci
+    assert ci["variables"]["NODE_IMAGE"] == in_ci.replace("python", "node").replace(
+        "3.12-slim", "22-slim"
+    )
+    readme = (project / "README.md").read_text()
+    assert f"`{answer}`" in readme, "README names the Python base image"
+    assert f"`{node}`" in readme, "README names the Node base image"
+    # No file keeps the template's own base images (the Dockerfile's comment on GitLab's
+    # dependency proxy shows the syntax with an example).
+    stale = [
+        f"{path.relative_to(project)}: {line.strip()}"
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(project).parts
+        for line in path.read_text(errors="replace").splitlines()
+        if re.search(r"\b(?:python:3\.13|node:24)\b", line)
+        and "PYTHON_IMAGE=${CI_DEPENDENCY_PROXY_GROUP_IMAGE_PREFIX}/" not in line
+    ]
+    assert not stale, "the template's base images are left in the project:\n" + "\n".join(stale)

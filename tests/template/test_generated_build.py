@@ -158,3 +158,54 @@ def test_a_private_index_project_builds_with_buildkit_when_no_secret_is_set(
     assert (
         python_in(f"{image}:production", "import django; print(django.get_version())")[:3] == "5.2"
     )
+
+
+def test_a_plain_docker_build_of_a_project_is_its_production_image(
+    template_repo: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """Item 10 of issue 26: `docker build .` without a target, as a PaaS builder runs it,
+    gives the image that ships (gunicorn as user 10001), not the development image."""
+    reason = engine_available(os.environ.get("DOCKER_HOST"))
+    if reason:
+        require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
+    bases = {name: os.environ.get(name, "") for name in ("PYTHON_IMAGE", "NODE_IMAGE")}
+    if not all(bases.values()):
+        require("PYTHON_IMAGE and NODE_IMAGE are not set", "`source .ci/env` (mirror images)")
+    # The mirror's images as the answers: the build needs no --build-arg.
+    answers = {**ACME, "python_image": bases["PYTHON_IMAGE"], "node_image": bases["NODE_IMAGE"]}
+    project = start_project(template_repo, tmp_path / "shop", answers, environ)
+    tag = f"template-plain-build-{uuid.uuid4().hex[:10]}:latest"
+    docker_env = {
+        **base_environ(),
+        **({"DOCKER_HOST": os.environ["DOCKER_HOST"]} if os.environ.get("DOCKER_HOST") else {}),
+    }
+    try:
+        built = subprocess.run(
+            ["docker", "build", "--progress", "plain", "--tag", tag, "."],
+            cwd=project,
+            env=docker_env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        assert built.returncode == 0, built.stderr[-4000:]
+        inspected = subprocess.run(
+            ["docker", "image", "inspect", tag],
+            env=docker_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        config = json.loads(inspected.stdout)[0]["Config"]
+        assert config["User"] == "10001:10001", config["User"]
+        assert config["Entrypoint"] == ["/entrypoint"]
+        assert config["Cmd"] == ["/start"], config["Cmd"]
+        assert "DJANGO_SETTINGS_MODULE=config.settings.production" in config["Env"]
+    finally:
+        subprocess.run(
+            ["docker", "image", "rm", "--force", tag],
+            env=docker_env,
+            capture_output=True,
+            check=False,
+        )

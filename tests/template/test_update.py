@@ -26,6 +26,7 @@ from tests.template.conftest import (
     REPO_ROOT,
     TEMPLATE_TAG,
     TEMPLATE_VERSION,
+    answers_args,
     copier,
     git,
     make_template_repo,
@@ -147,6 +148,82 @@ def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
     status = git(project, "status", "--porcelain", env=environ).splitlines()
     assert "UU docker-compose.yml" in status, status
     assert " M README.md" in status, status
+
+
+def test_with_conflict_rej_the_file_takes_the_template_and_the_rej_holds_the_local_edit(
+    template_and_project: tuple[Path, Path], environ: dict[str, str]
+) -> None:
+    """Issue 26, item 2: the docs said the opposite (FILE kept, template hunk in .rej)."""
+    template, project = template_and_project
+    local = COMPOSE_ANCHOR.replace(":-2}", ":-4}")
+    upstream = COMPOSE_ANCHOR.replace(":-2}", ":-3}")
+    edit(project / "docker-compose.yml", COMPOSE_ANCHOR, local)
+    git(project, "commit", "--quiet", "--all", "--message", "Four workers", env=environ)
+    edit(template / "docker-compose.yml", COMPOSE_ANCHOR, upstream)
+    release_next_version(template, environ)
+
+    copier("update", "--defaults", "--trust", "--conflict", "rej", cwd=project, env=environ)
+
+    compose = (project / "docker-compose.yml").read_text()
+    assert upstream in compose, "the file takes the template's new version"
+    assert local not in compose
+    assert "<<<<<<<" not in compose
+    rejected = (project / "docker-compose.yml.rej").read_text()
+    assert f"+{local}" in rejected, "the .rej holds the project's own edit"
+    assert f"-{COMPOSE_ANCHOR}" in rejected
+    page = (REPO_ROOT / "docs/getting-started.md").read_text()
+    said = page.split("With `--conflict rej`", 1)[1].split("\n\n", 1)[0]
+    assert "`FILE` takes the template's new version" in said
+    assert "your own edit" in said
+
+
+def test_a_project_made_from_a_relative_path_updates(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    """Issue 26, item 4: `copier copy stageline shop` recorded `_src_path: stageline`, which
+    `copier update` looked for inside the project."""
+    template = make_template_repo(tmp_path / "stageline", environ)
+    copier(
+        "copy",
+        "--trust",
+        "--defaults",
+        *answers_args(ACME),
+        "stageline",
+        "shop",
+        cwd=tmp_path,
+        env=environ,
+    )
+    project = tmp_path / "shop"
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == str(template.resolve()), "recorded by its absolute path"
+    edit(template / "README.md.jinja", README_ANCHOR, f"{README_ANCHOR}{TEMPLATE_SENTENCE}\n\n")
+    release_next_version(template, environ)
+
+    copier("update", "--defaults", "--trust", cwd=project, env=environ)
+
+    assert TEMPLATE_SENTENCE in (project / "README.md").read_text()
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == NEXT_TAG
+    assert answers["_src_path"] == str(template.resolve())
+
+
+def test_a_template_url_is_recorded_as_given(tmp_path: Path, environ: dict[str, str]) -> None:
+    """Only a relative local path is made absolute; a URL stays as the user gave it."""
+    template = make_template_repo(tmp_path / "template", environ)
+    url = f"git+file://{template}"
+    copier(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--skip-tasks",
+        *answers_args(ACME),
+        url,
+        "shop",
+        cwd=tmp_path,
+        env=environ,
+    )
+    answers = yaml.safe_load((tmp_path / "shop/.copier-answers.yml").read_text())
+    assert answers["_src_path"] == url
 
 
 # The last release whose projects vendored the tooling, and its tag.

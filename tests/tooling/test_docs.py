@@ -10,7 +10,11 @@ from typing import Any
 import pytest
 import yaml
 from stageline.cli import make_parser
-from stageline.tasks import stage_tasks
+from stageline.dockerfile import parse_dockerfile
+from stageline.errors import StagelineError
+from stageline.plan import make_plan
+from stageline.settings import Settings
+from stageline.tasks import deploy_tasks, stage_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -138,6 +142,12 @@ def readme_links() -> list[str]:
     return list(dict.fromkeys(relative))
 
 
+def test_readme_is_a_front_door() -> None:
+    """At most 200 lines: the rest is on the docs site (issue 26)."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; move detail into docs/"
+
+
 def test_readme_links_into_the_docs() -> None:
     links = [link for link in readme_links() if link.startswith("docs/")]
     assert len(links) >= 5, "README.md should link into the docs pages"
@@ -171,3 +181,82 @@ def test_deploy_tasks_and_their_options_are_documented(name: str) -> None:
     [task] = [task for task in deploy_tasks() if task.name == name]
     for argument in task.get_arguments():
         assert f"`--{argument.names[0]}" in page, f"cli.md omits {name}'s --{argument.names[0]}"
+
+
+# Dockerfiles on the docs pages parse as Docker reads them (issue 26, item 7: README's
+# example had comments after FROM, which Docker refuses).
+
+
+def dockerfile_blocks() -> list[tuple[str, str, str]]:
+    """Return (page, block, the text after it) for each ```dockerfile block of the docs."""
+    found = []
+    for path in sorted([ROOT / "README.md", *DOCS.rglob("*.md")]):
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"^```dockerfile\n(.*?)^```\n", text, re.MULTILINE | re.DOTALL):
+            found.append((path.relative_to(ROOT).as_posix(), match[1], text[match.end() :]))
+    return found
+
+
+def test_the_docs_have_dockerfile_examples() -> None:
+    assert len(dockerfile_blocks()) >= 2
+
+
+@pytest.mark.parametrize(
+    ("page", "block", "after"), dockerfile_blocks(), ids=lambda value: value[:30]
+)
+def test_a_dockerfile_example_parses_and_plans_as_the_page_says(
+    page: str, block: str, after: str
+) -> None:
+    # A fragment (a step or two) is shown as part of some stage.
+    text = block if re.search(r"^FROM ", block, re.MULTILINE) else f"FROM scratch\n{block}"
+    try:
+        dockerfile = parse_dockerfile(text)
+    except StagelineError as exc:
+        pytest.fail(f"{page}: a Dockerfile example does not parse: {exc}", pytrace=False)
+    # "`stageline plan` plans `a`, `b` and `c`" right after the example: what it plans.
+    claim = re.match(r"\s*`stageline plan` plans ((?:`[\w-]+`(?:, | and )?)+)", after)
+    if claim:
+        settings = Settings(root=Path("."), image="app", ref_slug="main", default_branch="main")
+        planned = [stage.name for stage in make_plan(settings, dockerfile).stages]
+        assert planned == re.findall(r"`([\w-]+)`", claim[1]), f"{page} says otherwise"
+
+
+# The other way round: the reference names nothing the code lacks (issue 26: a reference
+# that cannot drift either way).
+
+
+def table_names(text: str) -> list[str]:
+    """Return the first code span of each table row: `--opt ARG` -> --opt."""
+    names = re.findall(r"^\| `([^`]+)`", text, re.MULTILINE)
+    return [name.split(",")[0].split()[0] for name in names]
+
+
+def test_the_commands_table_is_the_parsers_commands_and_the_tasks() -> None:
+    table = sections(CLI_PAGE)["Commands and tasks"]
+    rows = re.findall(r"^\| `stageline (\S+)` \| `invoke (\S+)` \|", table, re.MULTILINE)
+    assert {command for command, _ in rows} == set(subcommands())
+    tasks = {task.name for task in (*stage_tasks(), *deploy_tasks())}
+    assert {task for _, task in rows} == tasks
+
+
+def test_every_documented_global_option_exists() -> None:
+    documented = table_names(sections(CLI_PAGE)[GLOBAL_SECTION])
+    assert documented, "no table under Global options"
+    assert set(documented) <= set(option_strings(make_parser())), documented
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_every_option_documented_for_a_command_exists(command: str) -> None:
+    documented = table_names(command_section(command))
+    real = set(option_strings(subcommands()[command]))
+    assert set(documented) <= real, (
+        f"docs/reference/cli.md documents for `stageline {command}` what it does not take: "
+        f"{sorted(set(documented) - real)}"
+    )
+
+
+def test_the_shared_options_are_every_stage_commands() -> None:
+    shared = table_names(sections(CLI_PAGE)[SHARED_SECTION])
+    for command in ("plan", "pull", "build", "push"):
+        missing = set(shared) - set(option_strings(subcommands()[command]))
+        assert not missing, f"`stageline {command}` lacks the shared options {missing}"

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from stageline.settings import PROJECT_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_PAGE = ROOT / "docs/reference/settings.md"
@@ -100,3 +101,23 @@ def test_each_tool_stageline_key_is_documented() -> None:
     section = settings_page().split("## `[tool.stageline]` in pyproject.toml", 1)[1]
     for key in keys:
         assert f"| `{key}` |" in section, f"settings.md's [tool.stageline] table omits {key}"
+
+
+# The other way round: the page documents nothing the code does not read.
+
+
+def test_every_documented_stageline_variable_is_read() -> None:
+    documented = set(re.findall(r"`(STAGELINE_[A-Z0-9_]+)`", settings_page()))
+    assert documented, "no STAGELINE_* variable on the settings page"
+    unread = documented - read_variables()
+    assert not unread, f"docs/reference/settings.md documents what nothing reads: {unread}"
+
+
+def test_the_tool_stageline_table_is_the_keys_the_code_accepts() -> None:
+    section = settings_page().split("## `[tool.stageline]` in pyproject.toml", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z][a-z-]*)` \|", section, re.MULTILINE))
+    assert documented == set(PROJECT_KEYS), (
+        "settings.md's [tool.stageline] table and stageline.settings.PROJECT_KEYS differ: "
+        f"{sorted(documented ^ set(PROJECT_KEYS))}"
+    )

@@ -274,10 +274,27 @@ def secret_is_set(secret: BuildSecret, settings: Settings, files: Collection[Pat
     return secret.file is not None and secret.file in files
 
 
+def named_stage(graph: StageGraph, name: str, source: str) -> str:
+    """Return the stage ``name`` (any case) as the graph names it; an unknown one is
+    refused with where the name came from (``--target``, STAGELINE_TARGET, ...)."""
+    if name.lower() not in graph.names:
+        raise PlanError(
+            f"unknown stage {name!r} named by {source}; "
+            f"the Dockerfile has: {', '.join(graph.names)}."
+        )
+    return name.lower()
+
+
 def chosen_targets(graph: StageGraph, request: Request, settings: Settings) -> tuple[str, ...]:
     """Return the targets' names: ``--target``, else the settings', else the last stage."""
-    names = (request.target,) if request.target else settings.targets or (graph.names[-1],)
-    return tuple(dict.fromkeys(graph.node(name).name for name in names))
+    names: tuple[str, ...]
+    if request.target:
+        names, source = (request.target,), "--target"
+    elif settings.targets:
+        names, source = settings.targets, settings.targets_source or "the settings"
+    else:
+        return (graph.names[-1],)
+    return tuple(dict.fromkeys(named_stage(graph, name, source) for name in names))
 
 
 def planned(graph: StageGraph, targets: tuple[str, ...]) -> list[str]:
@@ -339,7 +356,11 @@ def make_plan(
         )
         graph = graphs[wanted[0]]
         targets = chosen_targets(graph, request, settings)
-        chosen = graph.ancestors(request.stage) if request.stage else planned(graph, targets)
+        chosen = (
+            graph.ancestors(named_stage(graph, request.stage, "--stage"))
+            if request.stage
+            else planned(graph, targets)
+        )
     except DockerfileError as exc:
         raise PlanError(f"{settings.dockerfile.name} {exc}") from None
     on = stage_platforms(graphs, chosen)

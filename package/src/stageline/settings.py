@@ -9,6 +9,7 @@ git) is :mod:`stageline.settings_loader`'s job. Nothing is read at import time.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class Settings:
     push_retries: int = 4
     targets: tuple[str, ...] = ()  # the images to build; the first is the one released
     platforms: tuple[str, ...] = ()  # the target platforms; none: the engine's own
+    targets_source: str = ""  # where ``targets`` came from, for messages
     build_arg_names: tuple[str, ...] = DEFAULT_BUILD_ARGS
     secret_specs: tuple[str, ...] = ()
     promote_merged: bool = False
@@ -213,6 +215,16 @@ def _platforms_setting(env: Mapping[str, str], project: Mapping[str, object]) ->
     return platform_names(value, where, PLATFORMS_EXAMPLE)
 
 
+def _targets_source(env: Mapping[str, str], project: Mapping[str, object]) -> str:
+    """Return where the targets come from, as a message names it (empty: nowhere)."""
+    if _get(env, "STAGELINE_TARGET"):
+        return "STAGELINE_TARGET"
+    for key in ("targets", "target"):
+        if project.get(key):
+            return f"[tool.stageline] {key} in pyproject.toml"
+    return ""
+
+
 def _flag_setting(
     env: Mapping[str, str], project: Mapping[str, object], variable: str, key: str
 ) -> bool:
@@ -320,8 +332,10 @@ def check_project_table(project: Mapping[str, object]) -> None:
         expected = PROJECT_KEYS.get(key)
         if expected is None:
             known = ", ".join(sorted(PROJECT_KEYS))
+            near = difflib.get_close_matches(key, list(PROJECT_KEYS), n=1)
+            meant = f" (did you mean {near[0]!r}?)" if near else ""
             raise SettingsError(
-                f"[tool.stageline] in pyproject.toml has no setting {key!r}; "
+                f"[tool.stageline] in pyproject.toml has no setting {key!r}{meant}; "
                 f"remove it or use one of: {known}."
             )
         # Lists of names are checked item by item where they are read (_names_setting).
@@ -358,6 +372,7 @@ def parse_settings(
         push_retries=_int_setting(env, "STAGELINE_PUSH_RETRIES", 4),
         targets=_targets_setting(env, project),
         platforms=_platforms_setting(env, project),
+        targets_source=_targets_source(env, project),
         build_arg_names=_names_setting(
             project, "build-args", DEFAULT_BUILD_ARGS, '["PYTHON_IMAGE", "NODE_IMAGE"]'
         ),

@@ -17,7 +17,14 @@ def graph_of(text: str, **build_args: str):  # type: ignore[no-untyped-def]
 
 def test_the_projects_dockerfile_has_its_stages_and_production_needs_three() -> None:
     dockerfile = read_dockerfile(ROOT / "Dockerfile")
-    assert dockerfile.stage_names[:4] == ["build-python", "build-node", "assets", "production"]
+    # production last: a plain `docker build .` builds the image that ships.
+    assert dockerfile.stage_names == [
+        "build-python",
+        "build-node",
+        "assets",
+        "development",
+        "production",
+    ]
     assert {arg.name for arg in dockerfile.global_args} >= {"PYTHON_IMAGE", "NODE_IMAGE"}
     graph = stage_graph(dockerfile, {})
     assert graph.ancestors("production") == ["build-python", "build-node", "assets", "production"]

@@ -9,7 +9,7 @@ from stageline.build_args import FROM_LIST, FROM_OPTION
 from stageline.dockerfile import parse_dockerfile
 from stageline.errors import PlanError
 from stageline.plan import Request, cache_tag, make_plan, tag_safe
-from stageline.settings import Settings
+from stageline.settings import GitFacts, Settings, parse_settings
 
 DOCKERFILE = parse_dockerfile(
     "ARG PYTHON_IMAGE=python\nARG NODE_IMAGE=node\n"
@@ -217,3 +217,29 @@ def test_platform_option_takes_commas_and_repeats_and_refuses_a_bad_one() -> Non
     assert platform_option(given) == ("linux/amd64", "linux/arm64")
     with pytest.raises(SettingsError, match=r"--platform 'amd64'.*os/arch"):
         platform_option(("amd64",))
+
+
+@pytest.mark.parametrize(
+    ("env", "project", "request_", "source"),
+    [
+        ({"STAGELINE_TARGET": "prod"}, {}, Request(), "STAGELINE_TARGET"),
+        ({}, {"target": "prod"}, Request(), "[tool.stageline] target in pyproject.toml"),
+        ({}, {"targets": ["production", "prod"]}, Request(), "[tool.stageline] targets in"),
+        ({}, {"target": "production"}, Request(target="prod"), "--target"),
+        ({}, {}, Request(stage="prod"), "--stage"),
+    ],
+)
+def test_an_unknown_stage_says_where_its_name_came_from(
+    env: dict[str, str], project: dict[str, object], request_: Request, source: str
+) -> None:
+    """Issue 26, item 9: the stage list alone left a user guessing which setting to fix."""
+    chosen = parse_settings(
+        Path("/shop"), {"CI_REGISTRY_IMAGE": IMAGE, **env}, project, GitFacts("main", "abc")
+    )
+    with pytest.raises(PlanError) as refused:
+        make_plan(chosen, DOCKERFILE, request_)
+    message = str(refused.value)
+    assert message.startswith(f"unknown stage 'prod' named by {source}"), message
+    assert message.endswith(
+        "the Dockerfile has: build-python, build-node, lint, production, development."
+    )

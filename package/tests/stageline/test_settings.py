@@ -215,8 +215,17 @@ def test_git_is_asked_only_for_what_no_variable_says() -> None:
 
 def test_an_unknown_key_of_the_project_table_is_refused_with_the_known_ones() -> None:
     """A typo in [tool.stageline] must not be silently ignored."""
-    with pytest.raises(SettingsError, match="no setting 'taget'; remove it or use one of: "):
-        parse_settings(Path("/shop"), {}, {"taget": "production"}, GitFacts("main", "abc"))
+    with pytest.raises(SettingsError, match="no setting 'zzz'; remove it or use one of: "):
+        parse_settings(Path("/shop"), {}, {"zzz": "production"}, GitFacts("main", "abc"))
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"), [("taget", "target"), ("targte", "target"), ("build_args", "build-args")]
+)
+def test_a_misspelt_project_key_is_refused_with_the_nearest_name(key: str, meant: str) -> None:
+    """Issue 26, item 8: the refusal names the key the user most likely meant."""
+    with pytest.raises(SettingsError, match=rf"no setting '{key}' \(did you mean '{meant}'\?\); "):
+        parse_settings(Path("/shop"), {}, {key: "production"}, GitFacts("main", "abc"))
 
 
 def test_a_project_setting_of_the_wrong_type_is_refused() -> None:
