@@ -63,7 +63,7 @@ def tests(session: nox.Session) -> None:
 def pipeline(session: nox.Session) -> None:
     """Build, reuse and push stages on real engines and registries; adopt the installed wheel."""
     install(session)
-    suites = ["tests/pipeline", "tests/packaging"]
+    suites = ["tests/pipeline", "tests/platforms", "tests/packaging"]
     session.run("pytest", *suites, "-m", "(docker or packaging) and not faults", *session.posargs)
 
 
