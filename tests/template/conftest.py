@@ -21,7 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -152,13 +152,19 @@ def make_template_repo(destination: Path, env: Mapping[str, str], tag: str = TEM
 
 
 def start_project(
-    template: Path, destination: Path, answers: Mapping[str, str], env: Mapping[str, str]
+    template: Path,
+    destination: Path,
+    answers: Mapping[str, str],
+    env: Mapping[str, str],
+    options: Sequence[str] = (),
 ) -> Path:
-    """Start a project at ``destination`` from ``template`` with ``answers``."""
+    """Start a project at ``destination`` from ``template`` with ``answers`` and copier's
+    ``options`` (``--skip-tasks``, say)."""
     copier(
         "copy",
         "--trust",
         "--defaults",
+        *options,
         *answers_args(answers),
         str(template),
         str(destination),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.template.conftest import ACME, REPO_ROOT, answers_args, copier
+from tests.template.conftest import ACME, REPO_ROOT, answers_args, copier, start_project
 
 pytestmark = pytest.mark.template
 
@@ -131,14 +131,5 @@ def test_defaults_from_any_folder_name_are_valid_answers(
     answers = yaml.safe_load((tmp_path / folder / ".copier-answers.yml").read_text())
     assert (answers["project_name"], answers["slug"]) == (name, slug)
     # The same answers given with --data pass the validators.
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--skip-tasks",
-        *answers_args({"project_name": name, "slug": slug}),
-        str(template_repo),
-        "checked",
-        cwd=tmp_path,
-        env=environ,
-    )
+    given = {"project_name": name, "slug": slug}
+    start_project(template_repo, tmp_path / "checked", given, environ, ["--skip-tasks"])

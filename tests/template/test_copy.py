@@ -379,18 +379,7 @@ def test_the_base_image_answers_reach_the_pipeline(
     """Item 1 of issue 26: CI built on the template's Python 3.13 whatever the answer."""
     node = answer.replace("python", "node").replace("3.12-slim", "22-slim")
     answers = {**ACME, "python_image": answer, "node_image": node}
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--skip-tasks",
-        *answers_args(answers),
-        str(template_repo),
-        str(tmp_path / "shop"),
-        cwd=tmp_path,
-        env=environ,
-    )
-    project = tmp_path / "shop"
+    project = start_project(template_repo, tmp_path / "shop", answers, environ, ["--skip-tasks"])
     ci = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
     assert ci["variables"]["PYTHON_IMAGE"] == in_ci
     assert ci["variables"]["NODE_IMAGE"] == in_ci.replace("python", "node").replace(

@@ -29,6 +29,7 @@ from tests.template.conftest import (
     git,
     make_template_repo,
     released_versions,
+    start_project,
 )
 
 pytestmark = pytest.mark.template
@@ -152,17 +153,7 @@ def test_an_untagged_clone_records_the_commit_and_updates_to_the_newest_commit(
 ) -> None:
     template = make_template_repo(tmp_path / "template", environ)
     git(template, "tag", "--delete", TEMPLATE_TAG, env=environ)
-    project = tmp_path / "shop"
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        *answers_args(ACME),
-        str(template),
-        str(project),
-        cwd=tmp_path,
-        env=environ,
-    )
+    project = start_project(template, tmp_path / "shop", ACME, environ)
     first = yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"]
     assert git(template, "rev-parse", "HEAD", env=environ).startswith(first)
     (template / "NEWS.md").write_text("A later commit, no tag.\n")
@@ -180,17 +171,7 @@ def test_an_untagged_clone_records_the_commit_and_updates_to_the_newest_commit(
 def test_a_copy_from_an_archive_cannot_update(tmp_path: Path, environ: dict[str, str]) -> None:
     template = make_template_repo(tmp_path / "template", environ)
     shutil.rmtree(template / ".git")
-    project = tmp_path / "shop"
-    copier(
-        "copy",
-        "--trust",
-        "--defaults",
-        *answers_args(ACME),
-        str(template),
-        str(project),
-        cwd=tmp_path,
-        env=environ,
-    )
+    project = start_project(template, tmp_path / "shop", ACME, environ)
     assert "_commit" not in yaml.safe_load((project / ".copier-answers.yml").read_text())
     update = copier("update", "--defaults", "--trust", cwd=project, env=environ, check=False)
     assert update.returncode != 0
