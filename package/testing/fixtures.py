@@ -3,7 +3,8 @@
 Session fixtures every suite may ask for by name: the main engine, the loopback registry,
 the mirror base images, the production image built once, a fresh PostgreSQL database and
 the production container serving on it. A missing service skips the test with a message,
-or fails it when CI is set (checks.require).
+or fails it when CI is set (checks.require). ``arm64_emulation`` (arm64 under QEMU, for
+tests marked ``arm64``) always fails when it is missing.
 """
 
 from __future__ import annotations
