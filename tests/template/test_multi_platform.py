@@ -5,8 +5,8 @@ main engine (BuildKit, arm64 under QEMU) must leave under ``IMAGE:<sha>`` an ima
 both platforms' images. The arm64 image runs under emulation (``uname -m`` prints aarch64)
 and serves ``/healthz`` against PostgreSQL. Its ``build-node`` stage runs on the build
 machine's platform, once for both: the build's output shows one run of ``npm run build``,
-and both images ship the bundle of that one run (a stamp the test's build script writes,
-with a value unique to the run).
+and both images ship the bundle of that one run (a stamp the test's webpack.config.js
+writes, with a value unique to the run).
 
 Marked ``docker``, ``template`` and ``arm64``: ``nox -s image`` runs it (``-m docker``) on
 the main engine; ``nox -s template`` leaves it out. It needs the arm64_emulation fixture's
@@ -71,27 +71,23 @@ def image(registry_address: str) -> Iterator[str]:
 
 
 def stamp_webpack_runs(project: Path, environ: dict[str, str]) -> str:
-    """Make the project's `npm run build` write a stamp of its run into the bundle; commit.
+    """Make each webpack run of the project write a stamp into the bundle; commit that.
 
-    The stamp holds the build machine (os.machine()), a random value drawn by the run, and
-    a token unique to this test, whose file in assets/ keeps webpack's step from coming
-    out of the engine's cache. Returns the token.
+    The stamp holds the machine webpack ran on (os.machine()), a random value drawn by the
+    run, and a token unique to this test, which keeps the step out of the engine's cache.
+    Only webpack.config.js changes: `npm ci` before it stays cached. Returns the token.
     """
     token = uuid.uuid4().hex
-    script = (
-        'const fs = require("node:fs");\n'
-        'const os = require("node:os");\n'
-        'const crypto = require("node:crypto");\n'
-        "const stamp = { machine: os.machine(), run: crypto.randomUUID(), "
-        f'token: "{token}" }};\n'
-        'fs.writeFileSync("assets/dist/build-stamp.json", JSON.stringify(stamp));\n'
+    stamp = (
+        "\n// Test only: stamp this webpack run into the bundle.\n"
+        'require("node:fs").mkdirSync(distDir, { recursive: true });\n'
+        'require("node:fs").writeFileSync(path.join(distDir, "build-stamp.json"), '
+        'JSON.stringify({ machine: require("node:os").machine(), '
+        f'run: require("node:crypto").randomUUID(), token: "{token}" }}));\n'
     )
-    (project / "assets/build-stamp.js").write_text(script)
-    package = json.loads((project / "package.json").read_text())
-    package["scripts"]["build"] += " && node assets/build-stamp.js"
-    (project / "package.json").write_text(json.dumps(package, indent=2) + "\n")
-    git(project, "add", "--all", env=environ)
-    git(project, "commit", "--quiet", "--message", "Stamp each webpack run", env=environ)
+    config = project / "webpack.config.js"
+    config.write_text(config.read_text() + stamp)
+    git(project, "commit", "--quiet", "--all", "--message", "Stamp each webpack run", env=environ)
     return token
 
 
