@@ -171,6 +171,7 @@ def test_a_two_platform_build_pushes_an_index_whose_arm64_image_serves_and_webpa
     registry, repository = image.split("/", 1)
     index = manifest(registry, repository, sha)
     held = {name: d for name, d in index_platforms(index).items() if name != "unknown/unknown"}
+    assert "manifests" in index, f"{image}:{sha} is one image, not an index of {PLATFORMS}"
     assert set(held) == set(PLATFORMS), f"{image}:{sha} holds {sorted(held)}, not {PLATFORMS}"
     for name, digest in held.items():
         config = config_of(registry, repository, digest)
