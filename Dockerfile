@@ -13,10 +13,6 @@
 # images: only `python3`, `python3 -m venv` and groupadd/useradd are assumed.
 ARG PYTHON_IMAGE=python:3.13-slim
 ARG NODE_IMAGE=node:24-slim
-# The platform the build runs on. BuildKit sets it (a bare ARG keeps its value); declared
-# here so build-node's FROM --platform=$BUILDPLATFORM works with the classic builder too,
-# which gets it from the stageline package as a build arg.
-ARG BUILDPLATFORM
 
 # ---------------------------------------------------------------------------
 # build-python: resolve and install the Python dependencies into a venv that

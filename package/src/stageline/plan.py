@@ -44,7 +44,7 @@ from pathlib import Path
 from stageline.build_args import BuildArg, choose_build_args, offered_build_args
 from stageline.build_secrets import BuildSecret, chosen_secrets
 from stageline.dockerfile import Dockerfile, StageGraph, stage_graph
-from stageline.dockerfile.graph import declared_platform_args, platform_arg_features
+from stageline.dockerfile.graph import platform_arg_features
 from stageline.dockerfile.platforms import (
     DEFAULT_PLATFORMS,
     PLATFORM_ARG_NAMES,
@@ -95,9 +95,6 @@ class Plan:
     platforms: tuple[str, ...] = ("linux/amd64",)  # the target platforms
     build_platform: str = "linux/amd64"  # the engine's, where BuildKit runs
     tag_suffix: str = ""  # a per-platform job's platform on every tag (job_suffix)
-    # BuildKit's automatic platform args the Dockerfile declares bare: the classic builder
-    # defines none, so it gets these as build args (declared_platform_args).
-    platform_build_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def multi_platform(self) -> bool:
@@ -369,10 +366,8 @@ def make_plan(
     on = stage_platforms(graphs, chosen)
     suffix = job_suffix(request, settings)
     build_args = choose_build_args(dockerfile, set(chosen), offered)
-    given = {arg.name: arg.value for arg in build_args}
-    automatic = declared_platform_args(graph, set(chosen), given)
     features = dockerfile.buildkit_features(set(chosen)) + platform_arg_features(
-        graph, {**automatic, **given}, set(chosen)
+        graph, {arg.name: arg.value for arg in build_args}, set(chosen)
     )
     secrets = chosen_secrets(settings, request.secrets)
     return Plan(
@@ -397,5 +392,4 @@ def make_plan(
         platforms=wanted,
         build_platform=str(platforms.build),
         tag_suffix=suffix,
-        platform_build_args=tuple(sorted(automatic.items())),
     )

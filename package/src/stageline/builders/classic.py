@@ -119,7 +119,7 @@ def classic_build_options(
         "target": stage.name,
         "tag": stage.tags[0],
         "cache_from": (list(stage.cache_from) or None) if use_cache_from else None,
-        "buildargs": {**dict(plan.platform_build_args), **plan.build_arg_values},
+        "buildargs": plan.build_arg_values,
         "labels": dict(stage.labels) or None,
         "nocache": plan.no_cache,
         "pull": plan.no_cache,

@@ -187,29 +187,6 @@ def expanded(word: str, values: Mapping[str, str], escape: str) -> str | None:
         return None
 
 
-def declared_platform_args(
-    graph: StageGraph, names: set[str], build_args: Mapping[str, str]
-) -> dict[str, str]:
-    """Return the automatic platform args declared bare, with the values BuildKit gives them.
-
-    Declared bare means a global ``ARG BUILDPLATFORM`` or an ``ARG TARGETARCH`` in one of
-    the stages ``names``, with no default, where no global ARG gives it a default and
-    ``build_args`` do not set it. BuildKit sets them
-    itself; the classic builder sets none, so it gets these as build args: a Dockerfile
-    with a bare global ``ARG BUILDPLATFORM`` then builds ``FROM --platform=$BUILDPLATFORM``
-    on both builders.
-    """
-    global_args = graph.dockerfile.global_args
-    defaulted = {arg.name for arg in global_args if arg.default is not None}
-    declared = {arg.name for arg in global_args if arg.default is None}
-    for node in graph.nodes:
-        if node.name in names:
-            declared |= {arg.name for arg in node.stage.args if arg.default is None}
-    automatic = platform_args(graph.platforms)
-    skipped = defaulted | set(build_args)  # the Dockerfile's default or the user's value wins
-    return {name: value for name, value in automatic.items() if name in declared - skipped}
-
-
 def platform_arg_features(
     graph: StageGraph, build_args: Mapping[str, str], names: set[str]
 ) -> list[BuildkitFeature]:

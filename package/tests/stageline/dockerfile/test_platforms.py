@@ -123,6 +123,7 @@ def test_a_build_arg_replaces_an_automatic_arg_as_in_buildkit() -> None:
     [
         (BINARY, "line 3 uses FROM binary-\\$TARGETOS \\(BuildKit's automatic platform args"),
         (CROSS, "line 1 uses FROM --platform=\\$BUILDPLATFORM"),
+        (CROSS.replace("--platform=$BUILDPLATFORM ", ""), "line 2 uses a bare ARG TARGETARCH"),
     ],
 )
 def test_the_classic_builder_refuses_a_plan_that_reads_the_automatic_args(
@@ -142,28 +143,3 @@ def test_the_classic_builder_is_fine_where_the_dockerfile_or_a_build_arg_sets_th
     assert make_plan(settings(), parse_dockerfile(unplanned)).buildkit_features == ()
     only_binary = make_plan(settings(), parse_dockerfile(unplanned), Request(target="binary"))
     assert [feature.line for feature in only_binary.buildkit_features] == [3]
-
-
-def test_the_classic_builder_gets_the_platform_args_the_dockerfile_declares_bare() -> None:
-    """A bare global ARG BUILDPLATFORM keeps BuildKit's value and gives classic the same."""
-    plan = make_plan(settings(), parse_dockerfile("ARG BUILDPLATFORM\n" + CROSS))
-    assert plan.buildkit_features == ()
-    assert plan.platform_build_args == (("BUILDPLATFORM", "linux/amd64"), ("TARGETARCH", "amd64"))
-    assert plan.graph is not None
-    assert plan.graph.node("build").platform == "linux/amd64"
-    choose_builder(settings(), plan, "classic")  # not refused
-    in_stage_only = make_plan(
-        settings(), parse_dockerfile(CROSS.replace("--platform=$BUILDPLATFORM ", ""))
-    )
-    assert (in_stage_only.buildkit_features, in_stage_only.platform_build_args) == (
-        (),
-        (("TARGETARCH", "amd64"),),
-    )
-
-
-def test_a_declared_default_or_a_build_arg_is_never_replaced_by_the_automatic_value() -> None:
-    defaulted = make_plan(settings(), parse_dockerfile(DEFAULTED))
-    assert defaulted.platform_build_args == ()
-    given = make_plan(settings(TARGETARCH="riscv64"), parse_dockerfile(CROSS))
-    assert dict(given.platform_build_args) == {}
-    assert given.build_arg_values["TARGETARCH"] == "riscv64"
