@@ -35,8 +35,13 @@ RUN /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/production.txt
 # ---------------------------------------------------------------------------
 # build-node: build the webpack bundle on a real Node image. The manifest and
 # lockfile come first so `npm ci` is cached until dependencies change; a
-# requirements change leaves this stage fully cached.
-FROM ${NODE_IMAGE} AS build-node
+# requirements change leaves this stage fully cached. It runs on the build
+# machine's platform ($BUILDPLATFORM, which BuildKit sets): webpack's output
+# does not depend on the architecture, so a multi-platform build runs it once,
+# at native speed, and every platform shares `assets`. The classic builder
+# sets no $BUILDPLATFORM, hence the default. (A global `ARG BUILDPLATFORM` is no
+# way out: BuildKit 0.13 then leaves it empty.)
+FROM --platform=${BUILDPLATFORM:-linux/amd64} ${NODE_IMAGE} AS build-node
 
 WORKDIR /app
 

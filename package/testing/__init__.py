@@ -14,6 +14,7 @@ too, and nothing here imports from tests/.
   crossed a registry; private_index.py: a package index behind basic auth
 - projects.py: copies of this checkout and tiny projects; task_runner.py: the invoke
   tasks run as a user runs them; gitlab_ci_local.py: the pipeline through gitlab-ci-local
+- emulation.py: arm64 under QEMU (the binfmt handler, the mirror's arm64 image)
 - production_image.py: the production image and its containers; leftovers.py: what a run
   left behind; checks.py: skip (or fail under CI) when a service is missing
 """

@@ -3,7 +3,8 @@
 Session fixtures every suite may ask for by name: the main engine, the loopback registry,
 the mirror base images, the production image built once, a fresh PostgreSQL database and
 the production container serving on it. A missing service skips the test with a message,
-or fails it when CI is set (checks.require).
+or fails it when CI is set (checks.require). ``arm64_emulation`` (arm64 under QEMU, for
+tests marked ``arm64``) always fails when it is missing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 
 from testing.checks import free_port, require
 from testing.daemons import engine_available
+from testing.emulation import Arm64Mirror, arm64_readiness
 from testing.production_image import (
     ProductionImage,
     Server,
@@ -61,6 +63,28 @@ def base_images() -> dict[str, str]:
     if not all(images.values()):
         require("PYTHON_IMAGE and NODE_IMAGE are not set", "`source .ci/env` (mirror images)")
     return images
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the harness's own markers (--strict-markers), for every suite that loads it."""
+    config.addinivalue_line(
+        "markers",
+        "arm64: runs arm64 images under QEMU emulation (the arm64_emulation fixture)",
+    )
+
+
+@pytest.fixture(scope="session")
+def arm64_emulation() -> Arm64Mirror:
+    """Require arm64 under QEMU: the binfmt handler with the F flag, and an arm64 mirror.
+
+    Fails, never skips, with one line naming the fix (.ci/start-services or
+    .ci/build-base-images): a test that asks for arm64 must not pass green without it.
+    Returns the mirror's python index (PYTHON_IMAGE) and its platforms' digests.
+    """
+    ready = arm64_readiness(os.environ)
+    if isinstance(ready, str):
+        pytest.fail(ready, pytrace=False)
+    return ready
 
 
 @pytest.fixture(scope="module")

@@ -311,12 +311,15 @@ def reused_result(stage_name: str, tags: list[str], reuse: Reuse) -> StageResult
     )
 
 
-def reused_images(reuse: Reuse) -> dict[str, str]:
-    """Return each reused stage's image as ``REPOSITORY@DIGEST``, for BuildKit to take."""
-    return {
+def pinned_contexts(reuse: Reuse) -> dict[str, str]:
+    """Return, as ``REPOSITORY@DIGEST`` for BuildKit to take by name, each reused stage's
+    image and each base image at the digest the content keys were made from.
+    """
+    stages = {
         name: f"{split_image_ref(found.ref)[0]}@{found.manifest.digest}"
         for name, found in reuse.found.items()
     }
+    return {**reuse.bases, **stages}
 
 
 def build_each(
@@ -371,7 +374,7 @@ def build_stages(
             f"build context: {context.files} files, {context.size / 1e6:.1f} MB, "
             f"sha256 {context.sha256[:12]}"
         )
-        build = StageBuild(output, reused_images(reuse), push and builder.pushes)
+        build = StageBuild(output, pinned_contexts(reuse), push and builder.pushes)
         try:
             report.stages = build_each(plan, builder, context, reuse, build)
         finally:

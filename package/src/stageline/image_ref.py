@@ -45,6 +45,20 @@ class ImageRef:
         return DOCKER_HUB_API if self.host == DOCKER_HUB else self.host
 
 
+def familiar_name(ref: str) -> str:
+    """Return ``ref`` as BuildKit names it when it looks up a named context for a ``FROM``:
+    without Docker Hub's host and ``library/``, and without ``:latest``.
+    """
+    name = ref.removeprefix(f"{DOCKER_HUB}/").removeprefix("library/")
+    return name.removesuffix(":latest")
+
+
+def pinned_ref(ref: str, digest: str) -> str:
+    """Return ``ref``'s repository pinned to ``digest`` (``HOST/REPOSITORY@DIGEST``)."""
+    image = parse_image_ref(ref)
+    return f"{image.host}/{image.repository}@{digest}"
+
+
 def parse_image_ref(ref: str) -> ImageRef:
     """Return ``ref`` split into host, repository and tag or digest (default tag: latest)."""
     name, _, digest = ref.partition("@")

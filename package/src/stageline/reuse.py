@@ -28,8 +28,10 @@ from stageline.image_index import entry_for, platform_entries
 from stageline.image_ref import (
     DOCKER_HUB,
     DOCKER_HUB_API,
+    familiar_name,
     names_registry_host,
     parse_image_ref,
+    pinned_ref,
     registry_of,
     split_image_ref,
 )
@@ -61,6 +63,7 @@ class Reuse:
 
     keys: dict[str, str | None] = field(default_factory=dict)
     found: dict[str, Found] = field(default_factory=dict)
+    bases: dict[str, str] = field(default_factory=dict)  # base image -> REPOSITORY@DIGEST
 
     def reused(self, stage: str) -> bool:
         """Return whether ``stage`` needs no pull and no build."""
@@ -109,13 +112,18 @@ def stage_platforms_of(plan: Plan) -> dict[str, StagePlatforms]:
 
 
 def base_digests(
-    registries: Registries, plan: Plan, graph: StageGraph, output: Output
+    registries: Registries,
+    plan: Plan,
+    graph: StageGraph,
+    manifests: dict[str, Manifest | None],
+    output: Output,
 ) -> dict[tuple[str, str], str | None]:
     """Return the digest of each base image the stages build on, for each platform they
     build on it (from the base image's index), None where unresolved.
+
+    ``manifests`` receives each base image's manifest (or index) as read.
     """
     digests: dict[tuple[str, str], str | None] = {}
-    manifests: dict[str, Manifest | None] = {}
     for stage in plan.stages:
         base = graph.node(stage.name).base_image
         if base is None:
@@ -158,6 +166,18 @@ def base_digest(
     if digest is None:
         output.warn(f"base image {base} has no {platform} image.")
     return digest
+
+
+def base_pins(manifests: dict[str, Manifest | None]) -> dict[str, str]:
+    """Return each base image read (by the name BuildKit looks it up under) pinned to the
+    digest its content keys were made from, so the build cannot take another image of
+    that name, such as a stale single-platform tag in the engine.
+    """
+    return {
+        familiar_name(base): pinned_ref(base, manifest.digest)
+        for base, manifest in manifests.items()
+        if manifest is not None and base != "scratch" and "@" not in base
+    }
 
 
 def platform_manifest(
@@ -268,9 +288,10 @@ def find_reusable(
         return Reuse(keys=dict.fromkeys(names))  # a local image: no registry to compare with
     with context.read_tar() as tar:
         files = context_files(tar)
-    digests = base_digests(registries, plan, plan.graph, output)
+    manifests: dict[str, Manifest | None] = {}
+    digests = base_digests(registries, plan, plan.graph, manifests, output)
     inputs = KeyInputs(files, plan.build_arg_values, digests, stage_platforms_of(plan))
-    reuse = Reuse(keys=stage_keys(plan.graph, names, inputs))
+    reuse = Reuse(keys=stage_keys(plan.graph, names, inputs), bases=base_pins(manifests))
     if plan.no_cache:
         return reuse
     try:

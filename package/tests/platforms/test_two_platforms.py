@@ -104,8 +104,10 @@ def platform_images(registry: str, repository: str, tag: str) -> dict[str, dict[
 class Project:
     """A tiny two-stage project and its settings for one image in the loopback registry."""
 
-    def __init__(self, root: Path, image: str, base_images: dict[str, str]) -> None:
-        self.root = make_project(root, DOCKERFILE)
+    def __init__(
+        self, root: Path, image: str, base_images: dict[str, str], dockerfile: str = DOCKERFILE
+    ) -> None:
+        self.root = make_project(root, dockerfile)
         (self.root / "pyproject.toml").write_text(
             '[tool.stageline]\nimage = "tiny-app"\nplatforms = ["linux/amd64", "linux/arm64"]\n'
         )
@@ -341,3 +343,31 @@ def test_an_engine_without_the_containerd_store_refuses_two_platforms_in_one_lin
         )
         assert ok(one).returncode == 0  # one foreign platform is fine on either store
     assert registry_tags(registry_address, image.split("/", 1)[1]) == set()
+
+
+def test_each_platform_builds_on_its_own_base_image_even_past_a_stale_local_tag(
+    engine: None, registry_address: str, base_images: dict[str, str], tmp_path: Path
+) -> None:
+    """The engine holds an amd64-only image under the base's name (as a runner that pulled
+    it before the mirror became an index does): the arm64 image still starts from the
+    base index's arm64 image, the one its content key names.
+    """
+    base = base_images["PYTHON_IMAGE"]
+    repository, tag = base.split("/", 1)[1].rsplit(":", 1)
+    bases = platform_images(registry_address, repository, tag)
+    assert "linux/arm64" in bases, f"{base} has no linux/arm64 image: run .ci/build-base-images"
+    client = docker.from_env()
+    amd64 = manifest(registry_address, repository, tag)["manifests"]
+    amd64_digest = next(e["digest"] for e in amd64 if e["platform"]["architecture"] == "amd64")
+    client.images.pull(f"{registry_address}/{repository}@{amd64_digest}").tag(base)
+    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
+    dockerfile = "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE} AS image\nCOPY hello.txt /\n"
+    project = Project(tmp_path / "project", image, base_images, dockerfile)
+    try:
+        ok(project.run("build", "--push"))
+        built = platform_images(project.registry, project.repository, SHA)
+        for name in ("linux/amd64", "linux/arm64"):
+            assert built[name]["layers"][0]["digest"] == bases[name]["layers"][0]["digest"], name
+    finally:
+        for found in client.images.list(name=image):
+            client.images.remove(found.id, force=True)

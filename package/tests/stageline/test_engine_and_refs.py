@@ -12,8 +12,10 @@ from stageline.engine import api_error_text, connect, negotiated_version, no_dae
 from stageline.errors import DaemonError
 from stageline.image_ref import (
     ImageRef,
+    familiar_name,
     names_registry_host,
     parse_image_ref,
+    pinned_ref,
     registry_of,
     split_image_ref,
 )
@@ -47,6 +49,23 @@ def test_the_registry_port_is_not_a_tag() -> None:
     assert registry_of("registry.example.com/group/app") == "registry.example.com"
     assert not names_registry_host("stageline")
     assert not names_registry_host("group/app")
+
+
+@pytest.mark.parametrize(
+    ("ref", "familiar", "pinned"),
+    [
+        ("python:3.13", "python:3.13", "docker.io/library/python@sha256:d"),
+        ("docker.io/library/python:3.13", "python:3.13", "docker.io/library/python@sha256:d"),
+        ("docker.io/bitnami/redis:latest", "bitnami/redis", "docker.io/bitnami/redis@sha256:d"),
+        ("localhost:5000/mirror/python:3.13", "localhost:5000/mirror/python:3.13",
+         "localhost:5000/mirror/python@sha256:d"),
+    ],
+)  # fmt: skip
+def test_a_base_image_is_pinned_under_the_name_buildkit_looks_it_up_by(
+    ref: str, familiar: str, pinned: str
+) -> None:
+    assert familiar_name(ref) == familiar
+    assert pinned_ref(ref, "sha256:d") == pinned
 
 
 @pytest.mark.parametrize(

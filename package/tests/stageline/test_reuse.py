@@ -26,6 +26,7 @@ from stageline.reuse import (
     Found,
     Registries,
     Reuse,
+    base_pins,
     candidate_tags,
     credentials_for,
     find_image,
@@ -176,6 +177,21 @@ def test_a_found_image_s_size_is_its_platform_image_s_config_and_layers() -> Non
     assert alone is not None
     assert not alone.manifest.is_index
     assert alone.size_bytes == image_size(image)
+
+
+def test_each_resolved_base_is_pinned_to_the_digest_its_keys_were_made_from() -> None:
+    index = recorded_manifest("registry-build-node-index.json", INDEX_TYPE)
+    manifests = {
+        "localhost:5000/mirror/python:3.13": index,
+        "docker.io/library/node:20": index,
+        "unresolved:1": None,
+        "scratch": None,
+        f"{IMAGE}@{index.digest}": index,  # already pinned
+    }
+    assert base_pins(manifests) == {
+        "localhost:5000/mirror/python:3.13": f"localhost:5000/mirror/python@{index.digest}",
+        "node:20": f"docker.io/library/node@{index.digest}",
+    }
 
 
 def test_tags_are_copied_inside_the_registry_unless_they_have_the_image(tmp_path: Path) -> None:

@@ -41,9 +41,10 @@ class BuildConfig:
 class StageBuild:
     """How the stages of one run are built: reused stages' images, and whether to push.
 
-    ``contexts`` maps a reused stage to its image (``REPOSITORY@DIGEST``), which a
-    builder that can takes instead of building the stage; ``push`` asks a builder that
-    can to push each stage's tags itself (:attr:`Builder.pushes`).
+    ``contexts`` maps a reused stage, or a base image, to the image (``REPOSITORY@DIGEST``)
+    a builder that can takes instead of building the stage or resolving the name;
+    ``push`` asks a builder that can to push each stage's tags itself
+    (:attr:`Builder.pushes`).
     """
 
     output: Output
