@@ -383,7 +383,7 @@ def make_plan(
             for plan in stage_plans(settings, graph, chosen, targets, request.no_cache, suffix)
         ),
         build_args=tuple(build_args),
-        dockerfile_text=engine_dockerfile(graph, set(chosen)),
+        dockerfile_text=engine_dockerfile(graph, set(chosen), {arg.name for arg in build_args}),
         buildkit_features=tuple(features),
         secrets=tuple(s for s in secrets if secret_is_set(s, settings, secret_files)),
         unset_secrets=tuple(s for s in secrets if not secret_is_set(s, settings, secret_files)),

@@ -75,7 +75,9 @@ def global_arg_values(
 
     The ``automatic`` args come first (a build arg of the same name replaces one); then
     each global ARG in order: a build arg, else its default expanded with what is above.
-    A bare ARG keeps an automatic value. The classic builder has no ``automatic`` args.
+    A bare ARG keeps the value the name has (an automatic one, or a default above), as
+    current BuildKit does; BuildKit 0.13 empties it, so the engine never gets such a line
+    (:mod:`stageline.dockerfile.rewrite`). The classic builder has no ``automatic`` args.
     """
     values = {name: build_args.get(name, value) for name, value in automatic.items()}
     escape = dockerfile.parsed.escape

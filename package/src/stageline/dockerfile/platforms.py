@@ -9,7 +9,9 @@ As BuildKit's ``defaultArgs`` (``frontend/dockerfile/dockerfile2llb/platform.go`
 * A build arg of the same name replaces the value (``defaultArgs``' overrides), even
   without an ``ARG`` for it in the global scope.
 * A global ``ARG TARGETPLATFORM=...`` with a default replaces it for the lines below, as
-  any global ARG does (``buildMetaArgs``); a bare global ``ARG TARGETPLATFORM`` keeps it.
+  any global ARG does (``buildMetaArgs``); a bare global ``ARG TARGETPLATFORM`` keeps it
+  (BuildKit 0.13, Docker 26's, empties it instead: the engine's Dockerfile leaves such a
+  line out, see :mod:`stageline.dockerfile.rewrite`).
 * A stage sees them only after a bare ``ARG NAME``, which takes the global value
   (``dispatchArg``).
 * Without a target platform the build platform is the target (``buildPlatformOpt``), and
