@@ -240,5 +240,5 @@ def push(
             sleep(wait)
     raise RegistryError(
         f"pushing {ref} to registry {registry} failed after {retries + 1} attempts: "
-        f"{last.first_line}; check the registry and rerun push-stages."
+        f"{last.first_line}; check the registry and push again."
     )

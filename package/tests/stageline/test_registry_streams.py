@@ -75,7 +75,7 @@ def test_a_registry_that_does_not_answer_is_retried_with_backoff_then_named(
     message = str(failed.value)
     assert message.startswith(f"pushing {REF} to registry localhost:5000 failed after 3 attempts: ")
     assert "dial tcp 127.0.0.1:5999: connect: connection refused" in message
-    assert message.endswith("; check the registry and rerun push-stages.")
+    assert message.endswith("; check the registry and push again.")
     warnings = capsys.readouterr().err.splitlines()
     assert [line.split("retrying in ")[-1] for line in warnings] == ["1 s", "2 s"]
 
@@ -170,7 +170,7 @@ def test_a_push_that_fails_without_a_message_is_retried_and_named(
     with pytest.raises(RegistryError) as failed:
         registry.push(engine, REF, plain()[0], retries=1, sleep=waits.append)
     assert str(failed.value).endswith(
-        "failed after 2 attempts: no detail; check the registry and rerun push-stages."
+        "failed after 2 attempts: no detail; check the registry and push again."
     )
     assert waits == [1.0]
     assert "(no detail); retrying in 1 s" in capsys.readouterr().err
