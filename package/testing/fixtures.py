@@ -31,6 +31,7 @@ from testing.production_image import (
     copy_build_context,
     database_admin_url,
     docker_api,
+    production_environment,
     wait_for_http,
 )
 from testing.sshd import INSTALL_HINT, SSHServer, sshd_missing_reason, start_sshd, stop_sshd
@@ -153,15 +154,7 @@ def production_server(
 ) -> Iterator[Server]:
     """Start the production image against a fresh PostgreSQL database; remove it at the end."""
     port = free_port()
-    environment = {
-        "DATABASE_URL": fresh_database_url,
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_WAIT_SECONDS": "30",
-        "PORT": str(port),
-        "GUNICORN_WORKERS": "2",
-    }
+    environment = production_environment(fresh_database_url, port, workers=2, wait_seconds=30)
     container = api.create_container(
         production_image.image_id,
         environment=environment,

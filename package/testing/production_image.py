@@ -150,6 +150,23 @@ class Server:
     database_url: str
 
 
+def production_environment(
+    database_url: str, port: int, workers: int, wait_seconds: int
+) -> dict[str, str]:
+    """Return the environment the production image runs with here: a throwaway secret key,
+    local hosts, no HTTPS redirect, ``port`` and ``workers`` for gunicorn.
+    """
+    return {
+        "DATABASE_URL": database_url,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "DATABASE_WAIT_SECONDS": str(wait_seconds),
+        "PORT": str(port),
+        "GUNICORN_WORKERS": str(workers),
+    }
+
+
 def wait_for_http(api: docker.APIClient, container_id: str, url: str, timeout: float = 90) -> None:
     """Wait until `url` answers 200, failing early (with the logs) if the container stops."""
     deadline = time.monotonic() + timeout

@@ -21,10 +21,14 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+import docker
 import pytest
+from docker.errors import DockerException
 from testing.task_runner import TaskRun, base_environ
 from testing.wheelhouse import find_links_variables
 
@@ -198,3 +202,16 @@ def acme_project(
 ) -> Path:
     """Return a project started from the template with the non-default ACME answers."""
     return start_project(template_repo, tmp_path_factory.mktemp("acme") / "shop", ACME, environ)
+
+
+@contextmanager
+def throwaway_image(registry_address: str, prefix: str) -> Iterator[str]:
+    """Yield an image name no other run uses; remove what the engine holds of it after."""
+    name = f"{registry_address}/{prefix}-{uuid.uuid4().hex[:10]}/acme_shop"
+    yield name
+    try:
+        client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
+        for held in client.images.list(name=name):
+            client.images.remove(held.id, force=True, noprune=False)
+    except DockerException:
+        pass  # cleanup only: the engine went away, the test already says so

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from docker.errors import DockerException
 from testing.checks import require
 from testing.daemons import engine_available
 from testing.gitlab_ci_local import passed, run_pipeline
@@ -33,7 +32,7 @@ from testing.registries import manifest_digest, whole_tags
 from testing.task_runner import TaskRun, base_environ, ok
 from testing.wheelhouse import find_links_variables
 
-from tests.template.conftest import ACME, TEMPLATE_VERSION, start_project
+from tests.template.conftest import ACME, TEMPLATE_VERSION, start_project, throwaway_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.template]
 
@@ -42,16 +41,9 @@ STAGES = ["build-python", "build-node", "assets", "production"]
 
 @pytest.fixture
 def image(registry_address: str) -> Iterator[str]:
-    """Yield an image name no other run uses, and remove its tags afterwards."""
-    name = f"{registry_address}/template-build-{uuid.uuid4().hex[:10]}/acme_shop"
-    yield name
-    try:
-        client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
-        for tagged in client.images.list(name=name):
-            for tag in tagged.tags:
-                client.images.remove(tag, noprune=False)
-    except DockerException:
-        pass  # cleanup only: the engine went away, the test already says so
+    """Yield an image name no other run uses; remove what the engine holds of it after."""
+    with throwaway_image(registry_address, "template-build") as name:
+        yield name
 
 
 def require_pinned_stageline() -> None:

@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import re
-import secrets
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -28,13 +27,12 @@ from typing import Any
 
 import docker
 import pytest
-from docker.errors import DockerException
 from testing.checks import free_port
 from testing.emulation import index_platforms
-from testing.production_image import container_output, wait_for_http
+from testing.production_image import container_output, production_environment, wait_for_http
 from testing.registries import manifest
 
-from tests.template.conftest import ACME, git, start_project
+from tests.template.conftest import ACME, git, start_project, throwaway_image
 from tests.template.test_generated_build import build_env, run_stageline
 
 pytestmark = [
@@ -60,14 +58,8 @@ EMULATED_START_SECONDS = 300
 @pytest.fixture
 def image(registry_address: str) -> Iterator[str]:
     """Yield an image name no other run uses; remove what the engine holds of it after."""
-    name = f"{registry_address}/template-platforms-{uuid.uuid4().hex[:10]}/acme_shop"
-    yield name
-    try:
-        client = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST") or None)
-        for held in client.images.list(name=name):
-            client.images.remove(held.id, force=True, noprune=False)
-    except DockerException:
-        pass  # cleanup only: the engine went away, the test already says so
+    with throwaway_image(registry_address, "template-platforms") as name:
+        yield name
 
 
 def stamp_webpack_runs(project: Path, environ: dict[str, str]) -> str:
@@ -126,15 +118,7 @@ def run_in(api: docker.APIClient, ref: str, where: str, command: list[str]) -> s
 def serve_healthz(api: docker.APIClient, ref: str, where: str, database_url: str) -> None:
     """Start ``ref`` as ``where`` as production runs it; wait until /healthz answers 200."""
     port = free_port()
-    environment = {
-        "DATABASE_URL": database_url,
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "DATABASE_WAIT_SECONDS": "60",
-        "PORT": str(port),
-        "GUNICORN_WORKERS": "1",
-    }
+    environment = production_environment(database_url, port, workers=1, wait_seconds=60)
     container = api.create_container(
         ref,
         environment=environment,

@@ -8,7 +8,6 @@ Dockerfile the engine gets must read there as Stageline planned it.
 """
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from stageline.dockerfile.platforms import BuildPlatforms, parse_platform, platf
 from stageline.dockerfile.words import expand_word
 from stageline.errors import BuilderUnavailableError
 from stageline.plan import Plan, Request, make_plan
-from stageline.settings import Settings
+from tests.stageline.dockerfile.test_platforms import settings
 
 PICKED = (  # FROM names the stage of the target's architecture
     "ARG TARGETARCH\n"
@@ -45,17 +44,6 @@ REDECLARED = (  # a default, then the same name bare: the default stays
 LEFT_OUT = "# ARG {}: left out, so every BuildKit keeps its value (Stageline)\n"
 BOTH = ("linux/amd64", "linux/arm64")
 Reading = dict[str, tuple[str, str | None, dict[str, str]]]
-
-
-def settings(**environ: str) -> Settings:
-    return Settings(
-        root=Path("."),
-        image="registry.example.com/team/app",
-        ref_slug="main",
-        default_branch="main",
-        environ=environ,
-        build_arg_names=tuple(environ),
-    )
 
 
 def plan_of(text: str, *platforms: str, **environ: str) -> Plan:
