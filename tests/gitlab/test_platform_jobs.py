@@ -13,6 +13,10 @@ The pipeline runs once, in three gitlab-ci-local runs so that the registry can b
 between them: the per-platform jobs, merge, then the jobs that use its images. What is
 asserted is read from the registry and its access log, and compared with the tags
 ``stageline plan`` names for one two-platform job.
+
+Cost on the 2-core CI machine: about 2 minutes with the engine's build cache warm; cold,
+19 minutes, most of them the arm64 job's development image under QEMU (its pip install
+alone took 8 minutes).
 """
 
 from __future__ import annotations
