@@ -40,7 +40,7 @@ ALLOWED_EVERYWHERE = [
     r"\bstageline\[invoke\]==[\d.]+",  # its pin in requirements/build.txt
     r"`stageline`",  # the package or its command, named in prose
     r"\bstageline package\b",  # the package, named in prose
-    r"\bstageline (?:plan|pull|build|push|dev|release|deploy|rollback|prune|--version)\b",
+    r"\bstageline (?:plan|pull|build|push|merge|dev|release|deploy|rollback|prune|--version)\b",
     r"https://stageline\.readthedocs\.io/\S*",  # its docs site
     r"\[tool\.stageline\]",  # its settings table in pyproject.toml
     r"\bSTAGELINE_[A-Z_*]+",  # its settings
