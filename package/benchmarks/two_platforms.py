@@ -67,11 +67,14 @@ class PlannedRun:
     variant: str
 
 
-def planned_runs(repetitions: int) -> list[PlannedRun]:
-    """Return every run in order: per repetition, cold then no change, variants rotated."""
+def planned_runs(repetitions: int, first: int = 1) -> list[PlannedRun]:
+    """Return every run in order: per repetition, cold then no change, variants rotated.
+
+    Repetitions are numbered from ``first`` (after an earlier run's, with --append).
+    """
     return [
         PlannedRun(repetition, scenario, variant)
-        for repetition in range(1, repetitions + 1)
+        for repetition in range(first, first + repetitions)
         for scenario in SCENARIOS_2P
         for variant in rotated(list(VARIANTS_2P), repetition)
     ]
@@ -83,6 +86,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=2, help="default %(default)s")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="default %(default)s")
     parser.add_argument("--port", type=int, default=None, help="the registry's loopback port")
+    parser.add_argument(
+        "--append",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run --repetitions more, numbered after those of an earlier results.json, and "
+        "write them all together into its folder",
+    )
     parser.add_argument(
         "--render",
         type=Path,
@@ -123,25 +133,27 @@ def timed_run(pipeline: Pipeline, planned: PlannedRun, project: Path, image: str
 
 def run_all(
     pipeline: Pipeline,
-    repetitions: int,
+    plan: list[PlannedRun],
+    earlier: list[RunResult],
     work: Path,
-    run_id: str,
     written: Callable[[list[RunResult]], None],
 ) -> list[RunResult]:
-    """Run every planned run on fresh repositories per repetition; return the results.
+    """Run every planned run on fresh repositories per repetition; return all the results.
 
-    ``written`` gets the runs so far after each run: a run stopped early keeps them.
+    ``written`` gets the runs so far (``earlier`` first) after each run: a run stopped
+    early keeps them.
     """
-    runs: list[RunResult] = []
+    runs = list(earlier)
     changes = {scenario.name: scenario.change for scenario in SCENARIOS}
     projects: dict[int, Path] = {}
-    for planned in planned_runs(repetitions):
+    last = max((planned.repetition for planned in plan), default=0)
+    for planned in plan:
         if planned.repetition not in projects:
             projects[planned.repetition] = copy_project(work / f"project-{planned.repetition}")
         project = projects[planned.repetition]
         changes[planned.scenario](project, planned.repetition)  # both change nothing
-        print(f"==> run {planned.repetition}/{repetitions}: {planned.scenario}, {planned.variant}")
-        image = f"{pipeline.registry.address}/bench2p-{run_id}-r{planned.repetition}/"
+        print(f"==> run {planned.repetition}/{last}: {planned.scenario}, {planned.variant}")
+        image = f"{pipeline.registry.address}/{work.name}-r{planned.repetition}/"
         result = timed_run(pipeline, planned, project, image + planned.variant)
         runs.append(result)
         print(f"{progress_line(result)}; platforms {', '.join(result.extra['platforms'])}")
@@ -149,11 +161,16 @@ def run_all(
     return runs
 
 
-def meta_of(args: argparse.Namespace, machine: dict[str, str], started: float) -> dict[str, Any]:
-    """Return what results.json keeps about the run besides the runs."""
+def meta_of(
+    args: argparse.Namespace,
+    machine: dict[str, str],
+    started: float,
+    earlier: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return what results.json keeps about the run besides the runs (and an earlier one's)."""
     now = datetime.datetime.now(datetime.UTC)
     begun = now - datetime.timedelta(seconds=time.monotonic() - started)
-    return {
+    meta = {
         "command": f"{COMMAND} --repetitions {args.repetitions}",
         "date": f"{begun:%Y-%m-%d %H:%M}-{now:%H:%M} UTC",
         "repetitions": args.repetitions,
@@ -161,11 +178,31 @@ def meta_of(args: argparse.Namespace, machine: dict[str, str], started: float) -
         "machine": machine,
         "wall_seconds": round(time.monotonic() - started, 1),
     }
+    if earlier:
+        meta["command"] = f"{earlier['command']}, then {meta['command']} --append"
+        meta["date"] = f"{earlier['date']} and {meta['date']}"
+        meta["repetitions"] = int(earlier["repetitions"]) + args.repetitions
+        meta["wall_seconds"] = float(earlier["wall_seconds"]) + float(meta["wall_seconds"])
+    return meta
+
+
+def earlier_results(path: Path | None) -> tuple[dict[str, Any] | None, list[RunResult]]:
+    """Return the meta and runs of the results.json ``--append`` names (none without it)."""
+    if path is None:
+        return None, []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data, runs_from_json(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"cannot read runs from {path} ({exc}); give a results.json.") from exc
 
 
 def run(args: argparse.Namespace) -> Path:
     """Run every repetition and write the results; return the output folder."""
     base_images = prepare()
+    earlier, earlier_runs = earlier_results(args.append)
+    output: Path = args.append.parent if args.append else args.output
+    first = 1 + max((r.repetition for r in earlier_runs), default=0)
     run_id = uuid.uuid4().hex[:8]
     work = Path("/tmp") / f"stageline-bench2p-{run_id}"
     registry = BenchRegistry(work / "registry", args.port or free_port())
@@ -184,9 +221,10 @@ def run(args: argparse.Namespace) -> Path:
         machine = machine_info(runner)
 
         def written(runs: list[RunResult]) -> None:
-            write_two_platform_results(args.output, meta_of(args, machine, started), runs)
+            write_two_platform_results(output, meta_of(args, machine, started, earlier), runs)
 
-        runs = run_all(pipeline, args.repetitions, work, run_id, written)
+        plan = planned_runs(args.repetitions, first)
+        runs = run_all(pipeline, plan, earlier_runs, work, written)
         written(runs)
         failed = False
     finally:
@@ -196,10 +234,9 @@ def run(args: argparse.Namespace) -> Path:
             print(f"==> logs kept in {work}/logs", file=sys.stderr)
             shutil.rmtree(work / "runner", ignore_errors=True)
         else:
-            keep_logs(work / "logs", args.output / "logs")
+            keep_logs(work / "logs", output / f"logs-{run_id}")
             shutil.rmtree(work, ignore_errors=True)
-    print(f"==> done in {time.monotonic() - started:.0f} s; results in {args.output}")
-    output: Path = args.output
+    print(f"==> done in {time.monotonic() - started:.0f} s; results in {output}")
     print((output / "results.md").read_text(), flush=True)
     return output
 
