@@ -108,6 +108,31 @@ def versus_recipe(summaries: Mapping[tuple[str, str], Summary], scenario: str) -
     return ours.seconds / theirs.seconds
 
 
+def paired_ratios(runs: list[RunResult], scenario: str) -> list[tuple[int, float]]:
+    """Return (repetition, Stageline's seconds over the recipe's) for each repetition of both.
+
+    The two runs of one repetition ran back to back, so the load of a shared machine
+    weighs on them more alike than on runs of different repetitions.
+    """
+    seconds = {(r.variant, r.repetition): r.seconds for r in runs if r.scenario == scenario}
+    return [
+        (repetition, seconds[(STAGELINE, repetition)] / seconds[(RECIPE, repetition)])
+        for repetition in sorted({repetition for _, repetition in seconds})
+        if (STAGELINE, repetition) in seconds and seconds.get((RECIPE, repetition))
+    ]
+
+
+def paired_markdown(runs: list[RunResult]) -> str:
+    """Return a line per scenario: Stageline over the recipe in each repetition."""
+    lines = []
+    for scenario in SCENARIOS_2P:
+        pairs = paired_ratios(runs, scenario)
+        if pairs:
+            shown = ", ".join(f"{ratio:.2f} (run {repetition})" for repetition, ratio in pairs)
+            lines.append(f"- {TITLES[scenario]}: {shown}")
+    return "\n".join(lines)
+
+
 def spread(values: list[int | None]) -> str:
     """Return human bytes of the median-free range of ``values``: ``a`` or ``a-b``."""
     known = sorted(v or 0 for v in values)
@@ -157,16 +182,16 @@ def loads_text(runs: list[RunResult]) -> str:
 
 
 EXPLANATION_2P = f"""\
-Both variants build the template's `production` target for {PLATFORMS} on an emptied
-runner daemon (Docker's own BuildKit, docker driver, containerd image store; arm64 under
-QEMU through the kernel's binfmt handler), against the benchmark's own registry. Cold: new,
-empty repositories; no change: the same tree again, after the cold run pushed. Each
-repetition uses fresh repositories and starts with the other variant. Seconds: wall time of
-the whole pipeline, median (min-max); "Stageline / recipe" divides the medians; "x cold"
-divides by the same variant's cold median. Layers pulled and uploaded: from the registry's
-access log, image configs and other JSON blobs (attestations, cache configs) left out; the
-recipe's uploads include its registry cache (mode=max). Platforms: the entries of
-`IMAGE:<sha>` in the registry after the run."""
+Both variants build the template's `production` target for {PLATFORMS.replace(",", " and ")}
+on an emptied runner daemon (Docker's own BuildKit, docker driver, containerd image store;
+arm64 under QEMU through the kernel's binfmt handler), against the benchmark's own
+registry. Cold: new, empty repositories; no change: the same tree again, after the cold run
+pushed. Each repetition uses fresh repositories and starts with the other variant. Seconds:
+wall time of the whole pipeline, median (min-max); "Stageline / recipe" divides the
+medians; "x cold" divides by the same variant's cold median. Layers pulled and uploaded:
+from the registry's access log, image configs and other JSON blobs (attestations, cache
+configs) left out; the recipe's uploads include its registry cache (mode=max). Platforms:
+the entries of `IMAGE:<sha>` in the registry after the run."""
 
 
 def write_two_platform_results(output: Path, meta: dict[str, Any], runs: list[RunResult]) -> None:
@@ -192,6 +217,10 @@ machine.{load_line}
 {variants}
 
 {table_2p_markdown(summaries)}
+
+Stageline / recipe within each repetition (the two runs back to back):
+
+{paired_markdown(runs)}
 
 ## Targets ({met} of {measured} measured targets met)
 

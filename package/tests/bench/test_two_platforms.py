@@ -14,6 +14,7 @@ from benchmarks.results import summarise
 from benchmarks.run import BenchError
 from benchmarks.two_platform_results import (
     image_platforms,
+    paired_ratios,
     table_2p_markdown,
     two_platform_targets,
     write_two_platform_results,
@@ -182,3 +183,15 @@ def test_an_unreadable_results_file_to_append_to_is_one_clear_error(tmp_path: Pa
     with pytest.raises(BenchError, match=r"cannot read runs from .*give a results\.json"):
         earlier_results(tmp_path / "results.json")
     assert earlier_results(None) == (None, [])
+
+
+def test_paired_ratios_compare_the_two_runs_of_each_repetition() -> None:
+    runs = [
+        run("buildkit", "cold", 500.0),
+        run("registry-cache", "cold", 400.0),
+        run("buildkit", "cold", 300.0, repetition=2),
+        run("registry-cache", "cold", 400.0, repetition=2),
+        run("buildkit", "cold", 300.0, repetition=3),  # its pair did not run
+    ]
+    assert paired_ratios(runs, "cold") == [(1, 1.25), (2, 0.75)]
+    assert paired_ratios(runs, "no-change") == []
