@@ -160,6 +160,7 @@ class Job:
     sha: str
     ref: str = DEFAULT_BRANCH
     promote: bool = False  # Stageline's promote-merged setting
+    platforms: str = ""  # e.g. "linux/amd64,linux/arm64"; empty: the runner's own platform
 
     @property
     def repository(self) -> str:
@@ -364,6 +365,7 @@ class Pipeline:
             # The image every variant builds; the template's targets also name development.
             "STAGELINE_TARGET": "production",
             **({"STAGELINE_PROMOTE_MERGED": "true"} if job.promote else {}),
+            **({"STAGELINE_PLATFORMS": job.platforms} if job.platforms else {}),
             **self.base_images,
         }
         report_path = job.project / "reports" / f"bench-{job.variant}.json"
@@ -408,6 +410,7 @@ class Pipeline:
             "CONTEXT": str(job.project),
             "DOCKERFILE": str(job.project / pipeline.dockerfile),
             "TARGET": pipeline.target,
+            "PLATFORMS": job.platforms,
             **self.base_images,
         }
         script = PIPELINES_DIR / pipeline.script

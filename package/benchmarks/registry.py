@@ -209,19 +209,37 @@ class BenchRegistry:
         return sum(int(layer["size"]) for layer in manifest["layers"])
 
     def copy_image(self, source: str, repository: str, tag: str) -> str:
-        """Copy ``source`` (``host:port/repo:tag``, plain HTTP) here; return the new ref."""
+        """Copy ``source`` (``host:port/repo:tag``, plain HTTP) here; return the new ref.
+
+        An image index is copied whole: each of its manifests (and their blobs) by
+        digest, then the index's own bytes under ``tag``, so every digest stays the same.
+        """
         host, _, rest = source.partition("/")
         src_repo, _, src_tag = rest.rpartition(":")
         base = f"http://{host}/v2/{src_repo}"
-        request = urllib.request.Request(
-            f"{base}/manifests/{src_tag}", headers={"Accept": MANIFEST_TYPES}
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            manifest_bytes = response.read()
-            media_type = response.headers.get("Content-Type", "")
+        manifest_bytes, media_type = read_manifest(base, src_tag)
         manifest = json.loads(manifest_bytes)
+        for entry in manifest.get("manifests", []):
+            child_bytes, child_type = read_manifest(base, entry["digest"])
+            self._copy_blobs(base, repository, json.loads(child_bytes))
+            self._put_manifest(repository, entry["digest"], child_bytes, child_type)
+        if "manifests" not in manifest:
+            self._copy_blobs(base, repository, manifest)
+        self._put_manifest(repository, tag, manifest_bytes, media_type)
+        return f"{self.address}/{repository}:{tag}"
+
+    def _put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> None:
+        self._request(
+            f"/v2/{repository}/manifests/{reference}",
+            method="PUT",
+            data=body,
+            **{"Content-Type": media_type},
+        )
+
+    def _copy_blobs(self, base: str, repository: str, manifest: dict[str, Any]) -> None:
+        """Upload an image manifest's config and layers, read from ``base``, to ``repository``."""
         if "layers" not in manifest:
-            raise RuntimeError(f"{source} is not a single-platform image manifest")
+            raise RuntimeError(f"{base}: {manifest.get('mediaType')} is not an image manifest")
         for blob in [manifest["config"], *manifest["layers"]]:
             digest = blob["digest"]
             with urllib.request.urlopen(f"{base}/blobs/{digest}", timeout=600) as response:
@@ -238,10 +256,12 @@ class BenchRegistry:
                 headers={"Content-Type": "application/octet-stream"},
             )
             urllib.request.urlopen(put, timeout=600).close()
-        self._request(
-            f"/v2/{repository}/manifests/{tag}",
-            method="PUT",
-            data=manifest_bytes,
-            **{"Content-Type": media_type},
-        )
-        return f"{self.address}/{repository}:{tag}"
+
+
+def read_manifest(base: str, reference: str) -> tuple[bytes, str]:
+    """Return the bytes and media type of the manifest ``base/manifests/reference``."""
+    request = urllib.request.Request(
+        f"{base}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read(), response.headers.get("Content-Type", "")

@@ -9,6 +9,10 @@
 # the host's network (the runner has no NAT), plain progress, and a second tag IMAGE:SHA
 # so that the pipeline's image can be read back, as latest.sh and per-stage.sh tag it.
 #
+# With PLATFORMS set (e.g. linux/amd64,linux/arm64; two_platforms.py), the same command
+# gets --platform "$PLATFORMS": one solve builds every platform (the foreign ones under
+# QEMU), pushes an image index and exports every platform's cache to the one cache ref.
+#
 # A branch (REF other than DEFAULT_BRANCH) writes IMAGE:<branch> instead of IMAGE:latest
 # and, as the recipe in GitLab's docs does, reads and writes the same cache ref as the
 # default branch (so a branch's pipeline overwrites the default branch's cache).
@@ -16,7 +20,7 @@
 # Usage: registry-cache.sh pull|build|push   (one call per step, as latest.sh; the
 # benchmark times each). pull and push do nothing: BuildKit reads the cache and pushes
 # during the build. Environment: IMAGE, REF, DEFAULT_BRANCH, SHA, CONTEXT, DOCKERFILE,
-# TARGET, PYTHON_IMAGE, NODE_IMAGE, DOCKER_HOST.
+# TARGET, PYTHON_IMAGE, NODE_IMAGE, DOCKER_HOST, PLATFORMS (optional).
 set -euo pipefail
 
 if [ "$REF" = "$DEFAULT_BRANCH" ]; then
@@ -33,6 +37,7 @@ pull() {  # nothing to pull: the build reads the cache from the registry
 build() {
     echo "==> build image"
     docker buildx build --progress plain --network host --file "$DOCKERFILE" \
+        ${PLATFORMS:+--platform "$PLATFORMS"} \
         --cache-from "type=registry,ref=$CACHE_REF" \
         --cache-to "type=registry,ref=$CACHE_REF,mode=max" \
         --target "$TARGET" \
