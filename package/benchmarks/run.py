@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -359,15 +360,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         return render(args.render)
+    return run_reporting_failures(run, args, "the benchmark")
+
+
+def run_reporting_failures(
+    run_all: Callable[[argparse.Namespace], object], args: argparse.Namespace, what: str
+) -> int:
+    """Run ``run_all(args)`` with progress lines unbuffered; return 0, or 1 after one line
+    saying why ``what`` failed.
+    """
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # progress lines show up in CI logs
     try:
-        run(args)
+        run_all(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (AssertionError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        print(f"error: the benchmark failed: {exc}", file=sys.stderr)
+        print(f"error: {what} failed: {exc}", file=sys.stderr)
         return 1
     return 0
 

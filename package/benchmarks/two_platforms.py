@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 import uuid
@@ -39,6 +37,7 @@ from benchmarks.run import (
     machine_info,
     progress_line,
     rotated,
+    run_reporting_failures,
     warm_up,
 )
 from benchmarks.scenarios import SCENARIOS
@@ -263,17 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repetitions < 1:
         print("error: --repetitions must be at least 1.", file=sys.stderr)
         return 1
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(line_buffering=True)
-    try:
-        run(args)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (AssertionError, RuntimeError, subprocess.SubprocessError, OSError) as exc:
-        print(f"error: the two-platform benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_reporting_failures(run, args, "the two-platform benchmark")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.pipeline import RunResult, StageSteps
+from benchmarks.pipeline import RunResult
 from benchmarks.results import (
     CHANGED,
     cold_reference,
@@ -19,6 +19,7 @@ from benchmarks.results import (
     table_markdown,
     write_results,
 )
+from tests.bench.recorded_runs import run_result
 
 NO_CHANGE_QUICK = "no change: at most 0.05 of the cold time"
 NO_CHANGE_BYTES = "no change: 0 layer bytes pulled, 0 uploaded"
@@ -35,22 +36,7 @@ NO_RETRY = "every run finished without a retry after a registry 5xx"
 
 
 def run(variant: str, scenario: str, seconds: float, **changes: Any) -> RunResult:
-    values: dict[str, Any] = {
-        "repetition": 1,
-        "pull_seconds": 0.0,
-        "build_seconds": seconds,
-        "push_seconds": 0.0,
-        "stages": [StageSteps("build-python", 3, 3)],
-        "pulled_bytes": 0,
-        "pushed_bytes": 0,
-        "pushed_blobs": 0,
-        "layers_pushed": 0,
-        "image_bytes": 200,
-        "pulled_layer_bytes": 0,
-        "pushed_layer_bytes": 0,
-        **changes,
-    }
-    return RunResult(variant=variant, scenario=scenario, seconds=seconds, **values)
+    return run_result(variant, scenario, seconds, **changes)
 
 
 def verdicts(

@@ -27,6 +27,7 @@ from benchmarks.two_platforms import (
     planned_runs,
     render,
 )
+from tests.bench.recorded_runs import run_result
 
 BOTH = ["linux/amd64", "linux/arm64"]
 COLD_LIMIT = "cold (empty registry): at most 1.1 x the fastest other variant's"
@@ -38,23 +39,8 @@ INDEX = "every run's IMAGE:<sha> is an index of linux/amd64 and linux/arm64"
 
 
 def run(variant: str, scenario: str, seconds: float, **changes: Any) -> RunResult:
-    values: dict[str, Any] = {
-        "repetition": 1,
-        "pull_seconds": 0.0,
-        "build_seconds": seconds,
-        "push_seconds": 0.0,
-        "stages": [StageSteps("production", 9, 0)],
-        "pulled_bytes": 0,
-        "pushed_bytes": 0,
-        "pushed_blobs": 0,
-        "layers_pushed": 0,
-        "image_bytes": 200,
-        "pulled_layer_bytes": 0,
-        "pushed_layer_bytes": 0,
-        "extra": {"platforms": BOTH},
-        **changes,
-    }
-    return RunResult(variant=variant, scenario=scenario, seconds=seconds, **values)
+    changes = {"stages": [StageSteps("production", 9, 0)], "extra": {"platforms": BOTH}, **changes}
+    return run_result(variant, scenario, seconds, **changes)
 
 
 def verdicts(runs: list[RunResult]) -> dict[tuple[str, str], bool | None]:
