@@ -8,6 +8,7 @@ daemon or the registry these tests SKIP, or FAIL when CI is set.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def committed_project(destination: Path) -> Path:
     cut_template_only_sessions(project)
     git_commit_all(project)
     return project
+
+
+def short_sha(project: Path) -> str:
+    """Return the commit's short SHA, as GitLab sets CI_COMMIT_SHORT_SHA (8 digits)."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short=8", "HEAD"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")

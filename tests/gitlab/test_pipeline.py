@@ -31,7 +31,7 @@ from testing.registries import manifest_digest, registry_tags
 from testing.runners import EmptyRunner
 from testing.sshd import SSHServer
 
-from tests.gitlab.conftest import committed_project
+from tests.gitlab.conftest import committed_project, short_sha
 
 pytestmark = pytest.mark.docker
 
@@ -82,13 +82,7 @@ def builds(
         "CI_REGISTRY": registry_address,
         **base_images,
     }
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short=8", "HEAD"],
-        cwd=git_project,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    sha = short_sha(git_project)
     registry, repository = image.split("/", 1)
 
     runner.purge()
@@ -157,14 +151,6 @@ class Pipelines:
     failing_sha: str
     after_failing: dict[str, str]
     staging: StagingHost
-
-
-def short_sha(project: Path) -> str:
-    """Return the project's HEAD as GitLab's CI_COMMIT_SHORT_SHA (8 characters)."""
-    done = subprocess.run(
-        ["git", "rev-parse", "--short=8", "HEAD"], cwd=project, capture_output=True, text=True
-    )
-    return done.stdout.strip()
 
 
 def digests(image: str, *tags: str) -> dict[str, str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from testing.emulation import index_platforms
 from testing.gitlab_ci_local import PipelineRun, passed, run_pipeline
 from testing.registries import manifest, registry_tags
 
-from tests.gitlab.conftest import committed_project
+from tests.gitlab.conftest import committed_project, short_sha
 
 pytestmark = [pytest.mark.docker, pytest.mark.arm64, pytest.mark.usefixtures("arm64_emulation")]
 
@@ -121,13 +120,7 @@ def platform_jobs(
 ) -> Iterator[PlatformJobs]:
     """Run build-platform (both platforms), then merge, then lint, smoke and release."""
     project = committed_project(tmp_path_factory.mktemp("platform-jobs") / "project")
-    sha = subprocess.run(
-        ["git", "rev-parse", "--short=8", "HEAD"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    sha = short_sha(project)
     registry, repository = image_name.split("/", 1)
     env = {"CI_REGISTRY_IMAGE": image_name, "CI_REGISTRY": registry, **base_images}
     arguments = (*job_variables, *SWITCH)
