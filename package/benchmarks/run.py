@@ -21,7 +21,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -292,33 +294,39 @@ def prepare(args: argparse.Namespace) -> tuple[dict[str, list[str]], dict[str, s
     return plan, base_images
 
 
-def run(args: argparse.Namespace) -> Path:
-    """Run every repetition and write the results; return the output folder."""
-    plan, base_images = prepare(args)
-    output = args.output or PACKAGE_ROOT / ("reports/bench" if args.short else "benchmarks/results")
+@dataclass
+class BenchSession:
+    """One benchmark run: its id, pipeline (registry and emptied runner), machine, folder."""
+
+    run_id: str
+    pipeline: Pipeline
+    machine: dict[str, str]
+    work: Path
+
+
+@contextmanager
+def bench_session(
+    name: str, port: int, base_images: dict[str, str], logs_to: Callable[[str], Path]
+) -> Iterator[BenchSession]:
+    """Start a registry with the base images and an empty runner under /tmp; stop them
+    after. The logs move to ``logs_to(run_id)`` when the run succeeded, else stay in /tmp.
+    """
     run_id = uuid.uuid4().hex[:8]
-    work = Path("/tmp") / f"stageline-bench-{run_id}"
-    registry = BenchRegistry(work / "registry", args.port or free_port())
+    work = Path("/tmp") / f"stageline-{name}-{run_id}"
+    registry = BenchRegistry(work / "registry", port or free_port())
     runner = EmptyRunner(work / "runner")  # on a bridge of its own, deleted by stop()
-    print(f"==> benchmark {run_id}: work folder {work}", flush=True)
-    started, failed = time.monotonic(), True
+    print(f"==> {name} {run_id}: work folder {work}", flush=True)
+    failed = True
     try:
         registry.start()
         mirrored = {
-            name: registry.copy_image(image, f"mirror/{name.lower()}", "bench")
-            for name, image in base_images.items()
+            image_name: registry.copy_image(image, f"mirror/{image_name.lower()}", "bench")
+            for image_name, image in base_images.items()
         }
         runner.start()
         warm_up(runner, mirrored)
         pipeline = Pipeline(runner, registry, mirrored, work / "logs")
-        machine = machine_info(runner)
-        repetitions = args.repetitions or (1 if args.short else 3)
-        runs = run_repetitions(pipeline, plan, repetitions, work, run_id)
-        meta = make_meta(args, machine, plan, started)
-        previous = cold_reference(output / "results.json", machine)  # before it is overwritten
-        if previous is not None:
-            meta["previous_cold"] = previous
-        write_results(output, meta, runs)
+        yield BenchSession(run_id, pipeline, machine_info(runner), work)
         failed = False
     finally:
         runner.stop()
@@ -327,8 +335,23 @@ def run(args: argparse.Namespace) -> Path:
             print(f"==> logs kept in {work}/logs", file=sys.stderr)
             shutil.rmtree(work / "runner", ignore_errors=True)
         else:
-            keep_logs(work / "logs", output / "logs")
+            keep_logs(work / "logs", logs_to(run_id))
             shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Run every repetition and write the results; return the output folder."""
+    plan, base_images = prepare(args)
+    output = args.output or PACKAGE_ROOT / ("reports/bench" if args.short else "benchmarks/results")
+    started = time.monotonic()
+    with bench_session("bench", args.port, base_images, lambda _: output / "logs") as bench:
+        repetitions = args.repetitions or (1 if args.short else 3)
+        runs = run_repetitions(bench.pipeline, plan, repetitions, bench.work, bench.run_id)
+        meta = make_meta(args, bench.machine, plan, started)
+        previous = cold_reference(output / "results.json", bench.machine)  # before overwritten
+        if previous is not None:
+            meta["previous_cold"] = previous
+        write_results(output, meta, runs)
     print(f"==> done in {time.monotonic() - started:.0f} s; results in {output}", flush=True)
     print((output / "results.md").read_text(), flush=True)
     return output

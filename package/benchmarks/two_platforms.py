@@ -17,28 +17,23 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks.pipeline import DEFAULT_BRANCH, Job, Pipeline, RunResult
-from benchmarks.registry import BenchRegistry
 from benchmarks.results import runs_from_json
 from benchmarks.run import (
     PACKAGE_ROOT,
     BenchError,
+    bench_session,
     check_environment,
-    keep_logs,
-    machine_info,
     progress_line,
     rotated,
     run_reporting_failures,
-    warm_up,
 )
 from benchmarks.scenarios import SCENARIOS
 from benchmarks.two_platform_results import (
@@ -48,10 +43,8 @@ from benchmarks.two_platform_results import (
     image_platforms,
     write_two_platform_results,
 )
-from testing.checks import free_port
 from testing.emulation import arm64_readiness
 from testing.projects import copy_project
-from testing.runners import EmptyRunner
 
 OUTPUT = PACKAGE_ROOT / "benchmarks" / "results" / "two-platforms"
 COMMAND = "python -m benchmarks.two_platforms"
@@ -202,39 +195,16 @@ def run(args: argparse.Namespace) -> Path:
     earlier, earlier_runs = earlier_results(args.append)
     output: Path = args.append.parent if args.append else args.output
     first = 1 + max((r.repetition for r in earlier_runs), default=0)
-    run_id = uuid.uuid4().hex[:8]
-    work = Path("/tmp") / f"stageline-bench2p-{run_id}"
-    registry = BenchRegistry(work / "registry", args.port or free_port())
-    runner = EmptyRunner(work / "runner")
-    print(f"==> two-platform benchmark {run_id}: work folder {work}", flush=True)
-    started, failed = time.monotonic(), True
-    try:
-        registry.start()
-        mirrored = {
-            name: registry.copy_image(image, f"mirror/{name.lower()}", "bench")
-            for name, image in base_images.items()
-        }
-        runner.start()
-        warm_up(runner, mirrored)
-        pipeline = Pipeline(runner, registry, mirrored, work / "logs")
-        machine = machine_info(runner)
+    started = time.monotonic()
+    logs = lambda run_id: output / f"logs-{run_id}"  # noqa: E731 - one use, read in place
+    with bench_session("bench2p", args.port, base_images, logs) as bench:
 
         def written(runs: list[RunResult]) -> None:
-            write_two_platform_results(output, meta_of(args, machine, started, earlier), runs)
+            write_two_platform_results(output, meta_of(args, bench.machine, started, earlier), runs)
 
         plan = planned_runs(args.repetitions, first)
-        runs = run_all(pipeline, plan, earlier_runs, work, written)
+        runs = run_all(bench.pipeline, plan, earlier_runs, bench.work, written)
         written(runs)
-        failed = False
-    finally:
-        runner.stop()
-        registry.stop()
-        if failed:
-            print(f"==> logs kept in {work}/logs", file=sys.stderr)
-            shutil.rmtree(work / "runner", ignore_errors=True)
-        else:
-            keep_logs(work / "logs", output / f"logs-{run_id}")
-            shutil.rmtree(work, ignore_errors=True)
     print(f"==> done in {time.monotonic() - started:.0f} s; results in {output}")
     print((output / "results.md").read_text(), flush=True)
     return output
