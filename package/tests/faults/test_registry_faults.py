@@ -84,7 +84,7 @@ def test_registry_stopped_mid_push_fails_naming_it_and_the_rerun_leaves_whole_ta
         service, project, "push-stages", env, when=lambda line: line.endswith(": pushed")
     )
     assert stopped, f"no layer was pushed:\n{push.output[-3000:]}"
-    assert_clean_failure(push, f"registry {service.address}", "after 3 attempts", "rerun")
+    assert_clean_failure(push, f"registry {service.address}", "after 3 attempts", "push again")
     assert "retrying in 1 s" in push.stderr
     assert "retrying in 2 s" in push.stderr
 
