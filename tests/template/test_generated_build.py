@@ -73,19 +73,23 @@ def run_stageline(project: Path, *args: str, env: dict[str, str]) -> TaskRun:
     return TaskRun(result.returncode, result.stdout, result.stderr)
 
 
-def build_env(environ: dict[str, str]) -> dict[str, str]:
-    """Return the tasks' environment: the mirror's base images and this engine; or skip."""
-    require_pinned_stageline()
+def engine_and_bases() -> dict[str, str]:
+    """Return the mirror's base images and this engine's DOCKER_HOST (if set); or skip."""
     reason = engine_available(os.environ.get("DOCKER_HOST"))
     if reason:
         require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
     bases = {name: os.environ.get(name, "") for name in ("PYTHON_IMAGE", "NODE_IMAGE")}
     if not all(bases.values()):
         require("PYTHON_IMAGE and NODE_IMAGE are not set", "`source .ci/env` (mirror images)")
-    env = {**bases, "GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
     if os.environ.get("DOCKER_HOST"):
-        env["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
-    return env
+        bases["DOCKER_HOST"] = os.environ["DOCKER_HOST"]
+    return bases
+
+
+def build_env(environ: dict[str, str]) -> dict[str, str]:
+    """Return the tasks' environment: the mirror's base images and this engine; or skip."""
+    require_pinned_stageline()
+    return {**engine_and_bases(), "GIT_CONFIG_GLOBAL": environ["GIT_CONFIG_GLOBAL"]}
 
 
 def python_in(image: str, code: str) -> str:
@@ -157,20 +161,13 @@ def test_a_plain_docker_build_of_a_project_is_its_production_image(
 ) -> None:
     """Item 10 of issue 26: `docker build .` without a target, as a PaaS builder runs it,
     gives the image that ships (gunicorn as user 10001), not the development image."""
-    reason = engine_available(os.environ.get("DOCKER_HOST"))
-    if reason:
-        require(f"no Docker engine answers ({reason})", "start one: .ci/start-services")
-    bases = {name: os.environ.get(name, "") for name in ("PYTHON_IMAGE", "NODE_IMAGE")}
-    if not all(bases.values()):
-        require("PYTHON_IMAGE and NODE_IMAGE are not set", "`source .ci/env` (mirror images)")
+    bases = engine_and_bases()
     # The mirror's images as the answers: the build needs no --build-arg.
     answers = {**ACME, "python_image": bases["PYTHON_IMAGE"], "node_image": bases["NODE_IMAGE"]}
     project = start_project(template_repo, tmp_path / "shop", answers, environ)
     tag = f"template-plain-build-{uuid.uuid4().hex[:10]}:latest"
-    docker_env = {
-        **base_environ(),
-        **({"DOCKER_HOST": os.environ["DOCKER_HOST"]} if os.environ.get("DOCKER_HOST") else {}),
-    }
+    engine = {k: v for k, v in bases.items() if k == "DOCKER_HOST"}
+    docker_env = {**base_environ(), **engine}
     try:
         built = subprocess.run(
             ["docker", "build", "--progress", "plain", "--tag", tag, "."],

@@ -125,16 +125,26 @@ def test_update_brings_a_template_release_and_keeps_local_edits(
     assert conflicted == "", f"unmerged after the update: {conflicted}"
 
 
-def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
-    template_and_project: tuple[Path, Path], environ: dict[str, str]
-) -> None:
-    """What README's "Starting a project from the template" tells a user to look for."""
-    template, project = template_and_project
+def change_workers_on_both_sides(
+    template: Path, project: Path, environ: dict[str, str]
+) -> tuple[str, str]:
+    """Change the same docker-compose.yml line in the project (committed: 4 workers) and in
+    the template (3 workers); return the project's line and the template's.
+    """
     local = COMPOSE_ANCHOR.replace(":-2}", ":-4}")
     upstream = COMPOSE_ANCHOR.replace(":-2}", ":-3}")
     edit(project / "docker-compose.yml", COMPOSE_ANCHOR, local)
     git(project, "commit", "--quiet", "--all", "--message", "Four workers", env=environ)
     edit(template / "docker-compose.yml", COMPOSE_ANCHOR, upstream)
+    return local, upstream
+
+
+def test_a_line_changed_on_both_sides_is_left_with_conflict_markers_to_resolve(
+    template_and_project: tuple[Path, Path], environ: dict[str, str]
+) -> None:
+    """What README's "Starting a project from the template" tells a user to look for."""
+    template, project = template_and_project
+    local, upstream = change_workers_on_both_sides(template, project, environ)
     edit(template / "README.md.jinja", README_ANCHOR, f"{README_ANCHOR}{TEMPLATE_SENTENCE}\n\n")
     release_next_version(template, environ)
 
@@ -155,11 +165,7 @@ def test_with_conflict_rej_the_file_takes_the_template_and_the_rej_holds_the_loc
 ) -> None:
     """Issue 26, item 2: the docs said the opposite (FILE kept, template hunk in .rej)."""
     template, project = template_and_project
-    local = COMPOSE_ANCHOR.replace(":-2}", ":-4}")
-    upstream = COMPOSE_ANCHOR.replace(":-2}", ":-3}")
-    edit(project / "docker-compose.yml", COMPOSE_ANCHOR, local)
-    git(project, "commit", "--quiet", "--all", "--message", "Four workers", env=environ)
-    edit(template / "docker-compose.yml", COMPOSE_ANCHOR, upstream)
+    local, upstream = change_workers_on_both_sides(template, project, environ)
     release_next_version(template, environ)
 
     copier("update", "--defaults", "--trust", "--conflict", "rej", cwd=project, env=environ)

@@ -39,6 +39,7 @@ import tarfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,18 @@ def platform_images(registry: str, repository: str, tag: str) -> dict[str, dict[
     return found
 
 
+@contextmanager
+def throwaway_image(registry_address: str) -> Iterator[str]:
+    """Yield an image name no other run uses; remove what the engine holds of it after."""
+    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
+    try:
+        yield image
+    finally:
+        client = docker.from_env()
+        for found in client.images.list(name=image):
+            client.images.remove(found.id, force=True)
+
+
 class Project:
     """A tiny two-stage project and its settings for one image in the loopback registry."""
 
@@ -144,14 +157,11 @@ def built(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Project, dict[str, Any]]]:
     """Build and push the project for linux/amd64 and linux/arm64 once; yield its report."""
-    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
-    project = Project(tmp_path_factory.mktemp("platforms") / "project", image, base_images)
-    report = project.root / "cold.json"
-    ok(project.run("build", "--push", "--report", str(report)))
-    yield project, json.loads(report.read_text())
-    client = docker.from_env()
-    for found in client.images.list(name=image):
-        client.images.remove(found.id, force=True)
+    with throwaway_image(registry_address) as image:
+        project = Project(tmp_path_factory.mktemp("platforms") / "project", image, base_images)
+        report = project.root / "cold.json"
+        ok(project.run("build", "--push", "--report", str(report)))
+        yield project, json.loads(report.read_text())
 
 
 def test_the_commit_tag_is_an_index_of_both_platforms(built: tuple[Project, Any]) -> None:
@@ -171,17 +181,12 @@ def test_a_build_loaded_into_the_engine_then_pushed_is_an_index_too(
     built: tuple[Project, Any], registry_address: str
 ) -> None:
     project, _ = built
-    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
-    repository = image.split("/", 1)[1]
-    try:
+    with throwaway_image(registry_address) as image:
+        repository = image.split("/", 1)[1]
         ok(project.run("build", CI_REGISTRY_IMAGE=image))  # into the containerd image store
         ok(project.run("push", CI_REGISTRY_IMAGE=image))
         pushed = platform_images(registry_address, repository, SHA)
         assert set(pushed) == {"linux/amd64", "linux/arm64"}
-    finally:
-        client = docker.from_env()
-        for found in client.images.list(name=image):
-            client.images.remove(found.id, force=True)
 
 
 def test_the_build_platform_stage_ran_once_natively_for_both(built: tuple[Project, Any]) -> None:
@@ -273,14 +278,11 @@ def jobs(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Project]:
     """Run one job per platform (build --push --platform P), as a parallel:matrix does."""
-    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
-    project = Project(tmp_path_factory.mktemp("jobs") / "project", image, base_images)
-    for platform in PLATFORMS.split(","):
-        ok(project.run("build", "--push", "--platform", platform))
-    yield project
-    client = docker.from_env()
-    for found in client.images.list(name=image):
-        client.images.remove(found.id, force=True)
+    with throwaway_image(registry_address) as image:
+        project = Project(tmp_path_factory.mktemp("jobs") / "project", image, base_images)
+        for platform in PLATFORMS.split(","):
+            ok(project.run("build", "--push", "--platform", platform))
+        yield project
 
 
 def test_per_platform_jobs_write_their_own_tags_only(jobs: Project) -> None:
@@ -363,14 +365,10 @@ def test_each_platform_builds_on_its_own_base_image_even_past_a_stale_local_tag(
     amd64 = manifest(registry_address, repository, tag)["manifests"]
     amd64_digest = next(e["digest"] for e in amd64 if e["platform"]["architecture"] == "amd64")
     client.images.pull(f"{registry_address}/{repository}@{amd64_digest}").tag(base)
-    image = f"{registry_address}/platforms-{uuid.uuid4().hex[:10]}/app"
     dockerfile = "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE} AS image\nCOPY hello.txt /\n"
-    project = Project(tmp_path / "project", image, base_images, dockerfile)
-    try:
+    with throwaway_image(registry_address) as image:
+        project = Project(tmp_path / "project", image, base_images, dockerfile)
         ok(project.run("build", "--push"))
         built = platform_images(project.registry, project.repository, SHA)
         for name in ("linux/amd64", "linux/arm64"):
             assert built[name]["layers"][0]["digest"] == bases[name]["layers"][0]["digest"], name
-    finally:
-        for found in client.images.list(name=image):
-            client.images.remove(found.id, force=True)
